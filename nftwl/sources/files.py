@@ -1,0 +1,108 @@
+"""Whitelists from files, watched with watchfiles.
+
+The *directories* holding the files are watched, not the files: an editor or confd that
+replaces a file by rename gives it a new inode, which a watch on the file itself loses. Events
+count only when they name a configured file or ``..data`` (the symlink Kubernetes swaps when a
+ConfigMap changes; the data file itself is never named then). Everything else in the
+directory, such as confd's stage files ``.<name><digits>``, editor swap and backup files,
+is ignored, so it never causes a reload, let alone a kernel write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import watchfiles
+
+from nftwl.model import WhitelistContent
+from nftwl.parsing import Parsed, parse_ports, parse_sources
+from nftwl.sources.base import LoadResult
+
+log = logging.getLogger(__name__)
+
+CONFIGMAP_LINK = "..data"
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def read_text(path: Path) -> str:
+    """Read an input file as UTF-8 text. Raises OSError or ValueError with a usable message."""
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _parse_file(path: Path, parse: Callable[[str, str], Parsed]) -> Parsed | str:
+    """Parsed content, or the reason the file could not be read."""
+    try:
+        text = read_text(path)
+    except FileNotFoundError:
+        return f"{path}: file not found"
+    except (OSError, ValueError) as exc:
+        return f"{path}: cannot read: {exc}"
+    return parse(text, str(path))
+
+
+def load_files(sources: Path, ports: Path) -> LoadResult:
+    """Read and parse one whitelist's two files."""
+    parsed_sources = _parse_file(sources, parse_sources)
+    parsed_ports = _parse_file(ports, parse_ports)
+    unreadable = [p for p in (parsed_sources, parsed_ports) if isinstance(p, str)]
+    if unreadable:
+        return LoadResult(unavailable="; ".join(unreadable))
+    assert isinstance(parsed_sources, Parsed) and isinstance(parsed_ports, Parsed)
+    return LoadResult(
+        content=WhitelistContent.build(parsed_sources.v4, parsed_sources.v6, parsed_ports.ports),
+        errors=parsed_sources.errors + parsed_ports.errors,
+        notices=parsed_sources.notices + parsed_ports.notices,
+    )
+
+
+class FileSource:
+    """Whitelists configured as (sources file, ports file) pairs."""
+
+    def __init__(self, files: dict[str, tuple[Path, Path]], debounce_ms: int = 300) -> None:
+        self.files = files
+        self.debounce_ms = debounce_ms
+        self.relevant: dict[Path, set[str]] = {}
+        for pair in files.values():
+            for path in pair:
+                # inotify reports paths as watched; resolve too in case the caller did not.
+                for parent in {path.parent, path.parent.resolve()}:
+                    self.relevant.setdefault(parent, {CONFIGMAP_LINK}).add(path.name)
+
+    def load(self) -> dict[str, LoadResult]:
+        return {name: load_files(*pair) for name, pair in self.files.items()}
+
+    def is_relevant(self, change: watchfiles.Change, path: str) -> bool:
+        p = Path(path)
+        return p.name in self.relevant.get(p.parent, ())
+
+    def changes(self, stop: threading.Event, tick_ms: int) -> Iterator[bool]:
+        dirs = {d.resolve() for d in self.relevant}
+        missing = [d for d in dirs if not d.is_dir()]
+        if missing:
+            raise FileNotFoundError(f"watched directory does not exist: {missing[0]}")
+        for batch in watchfiles.watch(
+            *sorted(dirs),
+            watch_filter=self.is_relevant,
+            debounce=max(self.debounce_ms, 50),
+            step=50,
+            stop_event=stop,
+            rust_timeout=tick_ms,
+            yield_on_timeout=True,
+            recursive=False,
+            raise_interrupt=False,
+        ):
+            if stop.is_set():
+                return
+            if batch:
+                log.debug("file events: %s", sorted((c.name, p) for c, p in batch))
+            yield bool(batch)
