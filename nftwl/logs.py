@@ -31,3 +31,5 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # watchfiles logs every batch at INFO; nftwl logs what the batch changed instead.
+    logging.getLogger("watchfiles").setLevel(max(root.level, logging.WARNING))

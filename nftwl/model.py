@@ -84,8 +84,8 @@ class WhitelistContent:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "v4": [str(n) for n in self.v4],
-            "v6": [str(n) for n in self.v6],
+            "v4": [_spell(n) for n in self.v4],
+            "v6": [_spell(n) for n in self.v6],
             "ports": [str(p) for p in self.ports],
         }
 
@@ -102,6 +102,11 @@ class WhitelistContent:
             v6=(IPv6Network(str(n)) for n in data.get("v6", [])),
             ports=ports,
         )
+
+
+def _spell(net: IPv4Network | IPv6Network) -> str:
+    """A single address without its /32 or /128, as operators write it."""
+    return str(net.network_address) if net.num_addresses == 1 else str(net)
 
 
 class Action(enum.StrEnum):
