@@ -9,7 +9,7 @@ set, and each element deleted from an interval set costs time proportional to th
 
 Hash sets have no such penalty: a delta costs about ``add`` per changed element.
 
-The constants are seconds, measured by ``bench/crossover.py`` in a network namespace on a 2-core
+The constants are seconds, fitted from ``bench/apply_bench.py`` in a network namespace on a 2-core
 machine of this project (2026-12-03; see bench/RESULTS.md). Only their ratios matter for the
 choice, and the ratios were stable across runs; re-measure when libnftables changes.
 """
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CostModel:
-    add: float = 6.3e-6
+    add: float = 8.8e-6
     """Per element added in a bulk load."""
-    fetch: float = 2.5e-6
+    fetch: float = 3.2e-6
     """Per live element, once per changed interval set (libnftables' cache fill)."""
-    delete: float = 0.59e-6
+    delete: float = 0.5e-6
     """Per live element, per element deleted from an interval set."""
 
     def delta(self, interval: bool, live: int, adds: int, deletes: int) -> float:
