@@ -128,10 +128,10 @@ def _apply(settings: Settings, dry_run: bool) -> int:
 def _run(settings: Settings) -> int:
     backend = _backend(settings)
     source = FileSource(settings.watched_files(), settings.debounce_ms)
-    stop = threading.Event()
-    daemon.install_signal_handlers(stop)
+    stop, resync = threading.Event(), threading.Event()
+    daemon.install_signal_handlers(stop, resync)
     try:
-        daemon.run(settings, backend, source, stop)
+        daemon.run(settings, backend, source, stop, resync_now=resync)
     except FileNotFoundError as exc:
         log.error("%s", exc)
         return 1

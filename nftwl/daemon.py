@@ -26,13 +26,20 @@ RESYNC_SECONDS = 300.0
 """How often the live table is re-read to repair drift (a hand edit) even without events."""
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
+def install_signal_handlers(stop: threading.Event, resync: threading.Event) -> None:
+    """SIGTERM/SIGINT stop the daemon (rules stay); SIGHUP re-reads the files and the kernel."""
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
         log.info("received %s; stopping, rules stay in force", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        log.info("received SIGHUP; re-reading the whitelists and the kernel")
+        resync.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
 
 
 def run(
@@ -41,6 +48,7 @@ def run(
     source: Source,
     stop: threading.Event,
     resync_seconds: float = RESYNC_SECONDS,
+    resync_now: threading.Event | None = None,
 ) -> Reconciler:
     """Run until ``stop`` is set. Returns the reconciler (tests inspect it)."""
     rec = Reconciler(settings, backend, source)
@@ -51,6 +59,9 @@ def run(
         if stop.is_set():
             break
         resync = time.monotonic() - last_resync >= resync_seconds
+        if resync_now is not None and resync_now.is_set():
+            resync_now.clear()
+            resync = True
         if changed or resync or rec.waiting():
             try:
                 rec.reconcile(force=resync)

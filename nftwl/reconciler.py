@@ -169,13 +169,7 @@ class Reconciler:
         results = self.source.load()
         desired, statuses = self.desired(results)
         outcome = Outcome(statuses=statuses)
-        for name, status in statuses.items():
-            if status.state != "applied" or status.problems:
-                log.warning("whitelist %s: %s", name, status.reason)
-                for p in status.problems[:20]:
-                    log.warning("  %s", p)
-                if len(status.problems) > 20:
-                    log.warning("  ... and %d more", len(status.problems) - 20)
+        self._log_statuses(statuses)
         if not force and not first and desired == self.applied:
             self._finish(outcome)
             return outcome
@@ -225,6 +219,21 @@ class Reconciler:
             self._saved = desired
         self._finish(outcome)
         return outcome
+
+    def _log_statuses(self, statuses: dict[str, WhitelistStatus]) -> None:
+        """Log a whitelist's problems when they change, not on every event or tick."""
+        for name, status in statuses.items():
+            previous = self.last_outcome.statuses.get(name)
+            if previous == status:
+                continue
+            if status.state != "applied" or status.problems:
+                log.warning("whitelist %s: %s", name, status.reason)
+                for p in status.problems[:20]:
+                    log.warning("  %s", p)
+                if len(status.problems) > 20:
+                    log.warning("  ... and %d more", len(status.problems) - 20)
+            elif previous is not None and previous.state != "applied":
+                log.info("whitelist %s: input is valid again", name)
 
     def waiting(self) -> bool:
         """True while an allowed empty list is waiting to settle (the daemon ticks for it)."""
