@@ -136,6 +136,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     loaded = loaded.model_copy(
         update={"config_file": toml_file or (path.resolve() if explicit else None)}
     )
+    # Like the whitelist paths, a relative state_dir means "next to the config", never the
+    # daemon's working directory (which is / under systemd).
+    loaded = loaded.model_copy(update={"state_dir": loaded.resolve(loaded.state_dir)})
     bad = [n for n in loaded.whitelists if not _valid_name(n)]
     if bad:
         where = f"{path}: " if toml_file else ""
