@@ -9,11 +9,23 @@ Invariants it keeps, whatever the live state holds:
 - Nothing is written when live already equals desired (an empty transaction).
 - Sets are created before the rules that refer to them and deleted only after those rules are
   gone.
+- A kept address never moves between two sets in one transaction. The kernel makes a batch's
+  changes visible set by set (an interval set's new content is swapped in after a hash set's),
+  so "delete 192.0.2.10 from the hosts set, add 192.0.2.8/29 to the networks set" leaves a
+  moment in which neither holds 192.0.2.10: measured, as dropped connections. Such an update
+  is planned in two steps: a *bridge* that only adds (each set then covers its old and its new
+  addresses), then the ordinary transaction, in which every kept address stays in one set.
 """
 
 from __future__ import annotations
 
+import bisect
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import replace
+
 from nftwl.costs import DEFAULT_COSTS, CostModel
+from nftwl.model import PortRange
 from nftwl.ruleset import CHAIN, Element, SetState, TableState
 from nftwl.transaction import (
     AddChain,
@@ -36,8 +48,6 @@ def _sorted(elements: frozenset[Element] | set[Element]) -> tuple[Element, ...]:
 
 
 def _sort_key(e: Element) -> tuple[int, int, int, str]:
-    from nftwl.model import PortRange
-
     if isinstance(e, PortRange):
         return (2, e.low, e.high, e.proto.value)
     return (e.version - 4, int(e.network_address), e.prefixlen, "")
@@ -79,7 +89,121 @@ def _update(tx: Transaction, want: SetState, have: SetState, costs: CostModel) -
 def plan(
     desired: TableState, live: TableState | None, costs: CostModel = DEFAULT_COSTS
 ) -> Transaction:
-    """The single transaction that turns ``live`` into ``desired`` (empty if they agree)."""
+    """The next transaction on the way from ``live`` to ``desired`` (empty if they agree).
+
+    Usually that is the whole way. When a kept address would move between sets it is the add-
+    only bridge, marked ``tx.partial``: apply it, read the live state again and plan again.
+    """
+    if live is not None:
+        bridge = _bridge(desired, live)
+        if bridge is not None:
+            tx = _plan(bridge, live, costs)
+            tx.partial = True
+            return tx
+    return _plan(desired, live, costs)
+
+
+# -- the bridge step ---------------------------------------------------------------------------
+
+_SIBLINGS = (("v4_hosts", "v4_nets"), ("v6_hosts", "v6_nets"))
+
+
+def _spans(elements: Iterable[Element]) -> list[tuple[int, int]]:
+    out = []
+    for e in elements:
+        if isinstance(e, PortRange):
+            continue
+        out.append((int(e.network_address), int(e.broadcast_address)))
+    return sorted(out)
+
+
+def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    """Whether two sorted lists of disjoint inclusive spans share any point."""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][1] < b[j][0]:
+            i += 1
+        elif b[j][1] < a[i][0]:
+            j += 1
+        else:
+            return True
+    return False
+
+
+def _uncovered(want: frozenset[Element], have: frozenset[Element]) -> set[Element]:
+    """Blocks covering the addresses of ``want`` that no element of ``have`` covers, so that
+    adding them to an interval set holding ``have`` cannot conflict with it."""
+    out: set[Element] = set()
+    covered = _spans(have)
+    starts = [lo for lo, _ in covered]
+    for e in want - have:
+        assert not isinstance(e, PortRange)
+        first, last = int(e.network_address), int(e.broadcast_address)
+        # Spans are sorted and disjoint: only those from the one before `first` on can overlap.
+        i = max(bisect.bisect_right(starts, first) - 1, 0)
+        cursor = first
+        while cursor <= last and i < len(covered):
+            lo, hi = covered[i]
+            if hi < cursor:
+                i += 1
+                continue
+            if lo > last:
+                break
+            if lo > cursor:
+                out.update(_blocks(e, cursor, lo - 1))
+            cursor = hi + 1
+            i += 1
+        if cursor <= last:
+            out.update(_blocks(e, cursor, last))
+    return out
+
+
+def _blocks(like: Element, first: int, last: int) -> list[Element]:
+    assert not isinstance(like, PortRange)
+    make = type(like.network_address)
+    return list(ipaddress.summarize_address_range(make(first), make(last)))
+
+
+def _bridge(desired: TableState, live: TableState) -> TableState | None:
+    """The add-only intermediate state, or None when no kept address changes sets."""
+    bridge_sets = dict(desired.sets)
+    needed = False
+    for name in desired.sets:
+        for hosts_suffix, nets_suffix in _SIBLINGS:
+            if not name.endswith("_" + hosts_suffix):
+                continue
+            base = name[: -len(hosts_suffix)]
+            hosts, nets = base + hosts_suffix, base + nets_suffix
+            have_h, have_n = live.sets.get(hosts), live.sets.get(nets)
+            want_h, want_n = desired.sets.get(hosts), desired.sets.get(nets)
+            if None in (have_h, have_n, want_h, want_n):
+                continue
+            assert have_h and have_n and want_h and want_n
+            if have_h.foreign or have_n.foreign or not have_n.canonical:
+                continue
+            # Unsafe: an address deleted from one set that only the other set's additions
+            # bring back (if the other set already held it, it stays there throughout).
+            moves = _overlap(
+                _spans(have_h.elements - want_h.elements),
+                _spans(_uncovered(want_n.elements, have_n.elements)),
+            ) or _overlap(
+                _spans(have_n.elements - want_n.elements),
+                _spans(_uncovered(want_h.elements, have_h.elements)),
+            )
+            if not moves:
+                continue
+            needed = True
+            bridge_sets[hosts] = SetState(want_h.spec, have_h.elements | want_h.elements)
+            bridge_sets[nets] = SetState(
+                want_n.spec,
+                have_n.elements | frozenset(_uncovered(want_n.elements, have_n.elements)),
+            )
+    if not needed:
+        return None
+    return replace(desired, sets=bridge_sets)
+
+
+def _plan(desired: TableState, live: TableState | None, costs: CostModel) -> Transaction:
     tx = Transaction(desired.name)
     if live is None:
         live = TableState(name=desired.name)

@@ -175,7 +175,10 @@ class Reconciler:
             return outcome
         table = desired_table(self.settings.table, desired, self.settings.chain_priority)
         start = time.perf_counter()
-        for attempt in (1, 2):
+        failures = 0
+        steps: list[str] = []
+        # At most: a bridge step, the real step, and one retry after a refused transaction.
+        for _ in range(4):
             live = self.backend.read()
             tx = plan(table, live)
             if not tx:
@@ -183,7 +186,8 @@ class Reconciler:
             try:
                 self.backend.apply(tx)
             except TransactionError as exc:
-                if attempt == 1:
+                failures += 1
+                if failures == 1:
                     # The live state may have moved under us (someone edited the table between
                     # read and apply): read again and re-plan once.
                     log.warning("transaction failed (%s); re-reading the kernel and retrying", exc)
@@ -194,8 +198,10 @@ class Reconciler:
                 return outcome
             self.writes += 1
             outcome.wrote = True
-            outcome.summary = tx.describe()
-            break
+            steps.append(("bridge (adds only): " if tx.partial else "") + tx.describe())
+            if not tx.partial:
+                break
+        outcome.summary = "; then ".join(steps) or "no change"
         outcome.seconds = time.perf_counter() - start
         if outcome.wrote:
             log.info(
@@ -237,7 +243,9 @@ class Reconciler:
 
     def waiting(self) -> bool:
         """True while an allowed empty list is waiting to settle (the daemon ticks for it)."""
-        return bool(self.empty_since)
+        # Not ``empty_since``: that stays set once the empty list is applied, and would keep the
+        # daemon reloading on every tick for as long as the list stays empty.
+        return any(s.state == "pending" for s in self.last_outcome.statuses.values())
 
     def _finish(self, outcome: Outcome) -> None:
         self.last_outcome = outcome

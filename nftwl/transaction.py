@@ -93,6 +93,8 @@ class Transaction:
     ops: list[Op] = field(default_factory=list)
     changes: dict[str, SetChange] = field(default_factory=dict)
     rules_rewritten: bool = False
+    partial: bool = False
+    """A bridge step: apply it, then plan again from the new live state (see planner)."""
 
     def __bool__(self) -> bool:
         return bool(self.ops)
