@@ -213,8 +213,12 @@ def _expr(rule: RuleSpec) -> list[JSON]:
     hosts, nets, ports = rule.set_names()
     saddr = {"payload": {"protocol": "ip" if rule.family == "ipv4" else "ip6", "field": "saddr"}}
     verdict: JSON = {"drop": None} if rule.action is Action.DROP else {"reject": None}
+    head = [_match("==", {"meta": {"key": "nfproto"}}, rule.family)]
+    if rule.tcp_reset:
+        head.append(_match("==", {"meta": {"key": "l4proto"}}, "tcp"))
+        verdict = {"reject": {"type": "tcp reset"}}
     return [
-        _match("==", {"meta": {"key": "nfproto"}}, rule.family),
+        *head,
         _match(
             "==",
             {

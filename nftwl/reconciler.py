@@ -180,6 +180,9 @@ class Reconciler:
         # At most: a bridge step, the real step, and one retry after a refused transaction.
         for _ in range(4):
             live = self.backend.read()
+            if live is None and not desired:
+                # Nothing good to enforce yet: do not create a table just to hold no whitelist.
+                break
             tx = plan(table, live)
             if not tx:
                 break

@@ -69,12 +69,16 @@ class RuleSpec:
     family: str = ""
     """'ipv4' or 'ipv6' for guard rules."""
     action: Action = Action.DROP
+    tcp_reset: bool = False
+    """A reject rule for TCP only, answering with a TCP reset: a client sees "connection
+    refused" at once, where an ICMP error may only be acted on at its SYN retransmission."""
 
     @property
     def comment(self) -> str:
         if self.whitelist is None:
             return f"{RULE_TAG} established"
-        return f"{RULE_TAG} {self.whitelist} {self.family} {self.action}"
+        suffix = " tcp-reset" if self.tcp_reset else ""
+        return f"{RULE_TAG} {self.whitelist} {self.family} {self.action}{suffix}"
 
     def set_names(self) -> tuple[str, str, str]:
         """(hosts set, nets set, ports set) this guard rule refers to."""
@@ -143,8 +147,10 @@ def desired_table(
         for kind, elems in values.items():
             spec = SetSpec(f"{wl}_{kind.suffix}", kind)
             state.sets[spec.name] = SetState(spec, frozenset(elems))
-        rules.append(RuleSpec(wl, "ipv4", action))
-        rules.append(RuleSpec(wl, "ipv6", action))
+        for family in ("ipv4", "ipv6"):
+            if action is Action.REJECT:
+                rules.append(RuleSpec(wl, family, action, tcp_reset=True))
+            rules.append(RuleSpec(wl, family, action))
     state.rule_specs = tuple(rules)
     state.rules = tuple(r.comment for r in rules)
     return state

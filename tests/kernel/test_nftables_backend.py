@@ -124,7 +124,9 @@ class TestReadBack:
             "nftwl/1 established",
             "nftwl/1 default ipv4 drop",
             "nftwl/1 default ipv6 drop",
+            "nftwl/1 web ipv4 reject tcp-reset",
             "nftwl/1 web ipv4 reject",
+            "nftwl/1 web ipv6 reject tcp-reset",
             "nftwl/1 web ipv6 reject",
         )
         assert_in_sync(backend, wls)

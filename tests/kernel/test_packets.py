@@ -93,7 +93,9 @@ class TestTcpV4:
         assert try_connect("127.0.0.3", "127.0.0.1", PROTECTED, timeout=2.0) == "refused"
         assert time.monotonic() - start < 0.5
         assert try_connect("127.0.0.2", "127.0.0.1", PROTECTED) == "ok"
-        assert backend.counters()["nftwl/1 default ipv4 reject"][0] >= 1
+        # TCP is answered by the reset rule, not the generic (ICMP) reject rule after it.
+        assert backend.counters()["nftwl/1 default ipv4 reject tcp-reset"][0] >= 1
+        assert backend.counters()["nftwl/1 default ipv4 reject"][0] == 0
 
     def test_established_connection_survives_removal(self, backend: NftablesBackend) -> None:
         """Removing a client from the list keeps its open connection; new ones are dropped."""
@@ -142,10 +144,11 @@ class TestTcpV6:
         """An IPv6 network entry allows its members; reject answers the others at once."""
         guard(backend, ["2001:db8::2/127"], Action.REJECT)
         assert try_connect("2001:db8::3", "2001:db8::1", PROTECTED) == "ok"
-        # The ICMPv6 error for the first SYN arrives while connect() still holds the socket
-        # on loopback, so the kernel refuses on the retransmitted SYN (~1 s); drop would time
-        # out instead.
+        # A TCP reset, not an ICMPv6 error (which loopback only acts on at the SYN
+        # retransmission, ~1 s later): refused at once.
+        start = time.monotonic()
         assert try_connect("::1", "::1", PROTECTED, timeout=3.0) == "refused"
+        assert time.monotonic() - start < 0.5
 
     def test_v4_entry_does_not_open_v6(self, backend: NftablesBackend) -> None:
         """A v4-only whitelist still guards IPv6 (nothing over v6 is allowed)."""
