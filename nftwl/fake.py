@@ -102,6 +102,7 @@ class FakeBackend:
                 del chains[c]
                 if c == "input":
                     state.chain = None
+                state.other_chains = tuple(x for x in state.other_chains if x != c)
             case AddRule(chain=c, rule=r):
                 if r.whitelist is not None:
                     for s in r.set_names():
@@ -112,7 +113,9 @@ class FakeBackend:
                 if s.name not in state.sets:
                     state.sets[s.name] = SetState(s)
             case FlushSet(set=s):
-                self._set(state, s).elements = frozenset()
+                flushed = self._set(state, s)
+                # An empty set holds nothing nftwl would not write: it is canonical again.
+                flushed.elements, flushed.canonical = frozenset(), True
             case DeleteSet(set=s):
                 self._set(state, s)
                 for rules in chains.values():

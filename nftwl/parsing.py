@@ -119,7 +119,8 @@ def parse_sources(text: str, origin: str) -> Parsed:
         except ValueError as exc:
             out.errors.append(InputProblem(origin, number, entry, str(exc)))
             continue
-        if entry.lower().startswith("::ffff:") and nets and nets[0].version == 4:
+        # Any IPv6 spelling that yields IPv4 was mapped (::ffff:a.b.c.d, 0:0:0:0:0:ffff:..., ...).
+        if ":" in entry and nets and nets[0].version == 4:
             out.notices.append(
                 InputProblem(origin, number, entry, f"IPv4-mapped address, applied as {nets[0]}")
             )

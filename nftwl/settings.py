@@ -112,7 +112,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
     Raises ConfigError naming the file and the key on any problem.
     """
-    explicit = path is not None
+    # A file named by --config or NFTWL_CONFIG must exist: a typo must not silently mean defaults.
+    explicit = path is not None or bool(os.environ.get("NFTWL_CONFIG"))
     path = Path(path or os.environ.get("NFTWL_CONFIG") or DEFAULT_CONFIG)
     if not path.exists():
         if explicit:

@@ -69,8 +69,11 @@ def load_snapshot(state_dir: Path, table: str) -> dict[str, tuple[WhitelistConte
     data = read_json(state_dir / SNAPSHOT)
     if not data or data.get("format") != FORMAT_VERSION or data.get("table") != table:
         return {}
+    whitelists = data.get("whitelists")
+    if not isinstance(whitelists, dict):
+        return {}
     out = {}
-    for name, body in (data.get("whitelists") or {}).items():
+    for name, body in whitelists.items():
         try:
             out[str(name)] = (WhitelistContent.from_json(body), Action(body.get("action", "drop")))
         except (ValueError, TypeError, AttributeError) as exc:
