@@ -106,12 +106,13 @@ def _status(state_dir: Path, as_json: bool) -> int:
         print(f"last error: {status['last_error']}")
     healthy = not status.get("last_error")
     for name, wl in (status.get("whitelists") or {}).items():
-        print(f"\n{name}: {wl['state']}" + (f": {wl['reason']}" if wl.get("reason") else ""))
+        state = wl.get("state", "unknown")
+        print(f"\n{name}: {state}" + (f": {wl['reason']}" if wl.get("reason") else ""))
         if wl.get("in_force"):
             print(f"  in force: {wl['in_force']}")
         for p in wl.get("problems", [])[:20]:
             print(f"  {p}")
-        healthy = healthy and wl["state"] == "applied"
+        healthy = healthy and state == "applied"
     return 0 if healthy else 3
 
 

@@ -26,7 +26,10 @@ from nftwl.errors import InputProblem
 from nftwl.model import IPv4Network, IPv6Network, PortRange, Proto, WhitelistContent
 
 _BOM = "\ufeff"
-_PORT_RE = re.compile(r"^(?P<low>\d+)(?:\s*[-:]\s*(?P<high>\d+))?(?:\s*/\s*(?P<proto>[A-Za-z]+))?$")
+# re.ASCII: "٤٤٣" is a digit to Python, but no operator means port 443 by it.
+_PORT_RE = re.compile(
+    r"^(?P<low>\d+)(?:\s*[-:]\s*(?P<high>\d+))?(?:\s*/\s*(?P<proto>[A-Za-z]+))?$", re.ASCII
+)
 _MAX_LINE = 4096
 
 

@@ -164,5 +164,7 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the README for the schema)"
-        lines.append(f"{where}{key}: {msg}")
+        env = f"NFTWL_{str(err['loc'][0]).upper()}" if err["loc"] else ""
+        from_env = env and any(v == env or v.startswith(env + "__") for v in os.environ)
+        lines.append(f"{f'environment {env}: ' if from_env else where}{key}: {msg}")
     return "\n".join(lines)

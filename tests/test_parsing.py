@@ -516,3 +516,12 @@ class TestProperties:
         assert list(out) == sorted(out)
         for a, b in itertools.pairwise(out):
             assert a.proto != b.proto or a.high + 1 < b.low
+
+
+class TestPortDigits:
+    @pytest.mark.parametrize("entry", ["٤٤٣", "４４３", "443-٤٤٥"])
+    def test_non_ascii_digits_are_rejected(self, entry: str) -> None:
+        """Only ASCII digits make a port: other scripts' digits are an error, not port 443."""
+        parsed = parse_ports(entry + "\n", "ports.txt")
+        assert parsed.ports == []
+        assert [p.line for p in parsed.errors] == [1]

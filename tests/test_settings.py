@@ -187,10 +187,24 @@ class TestEnvironment:
         assert (s.table, s.chain_priority) == ("cli", 7)
 
     def test_bad_env_value_names_the_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """An invalid value from the environment is a ConfigError naming the key."""
+        """An invalid value from the environment is a ConfigError naming the variable and key."""
         monkeypatch.setenv("NFTWL_CHAIN_PRIORITY", "high")
-        with pytest.raises(ConfigError, match=r"^chain_priority: "):
+        with pytest.raises(
+            ConfigError, match=r"^environment NFTWL_CHAIN_PRIORITY: chain_priority: "
+        ):
             load_settings()
+
+    def test_bad_env_value_is_not_blamed_on_the_file(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """With a config file present, an environment error still names the variable."""
+        cfg = tmp_path / "c.toml"
+        cfg.write_text('table = "t"\n')
+        monkeypatch.setenv("NFTWL_CHAIN_PRIORITY", "high")
+        with pytest.raises(ConfigError) as info:
+            load_settings(cfg)
+        assert str(cfg) not in str(info.value)
+        assert "NFTWL_CHAIN_PRIORITY" in str(info.value)
 
 
 class TestErrors:
