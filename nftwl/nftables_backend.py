@@ -44,6 +44,11 @@ _PROTO_NUMBERS = {6: Proto.TCP, 17: Proto.UDP}
 
 JSON = dict[str, Any]
 
+_LIBNFTABLES_LOCK = threading.Lock()
+"""libnftables 1.0.6 is not thread-safe even across contexts: two contexts listing sets with
+concatenated types at once abort the process (``json.c: set_dtype_json: Assertion``). So every
+call in the process is serialised, not just the calls on one context."""
+
 
 class NftablesBackend:
     """Owns one ``inet`` table through libnftables."""
@@ -64,8 +69,8 @@ class NftablesBackend:
             ) from exc
         self._nft.set_json_output(True)
         self._nft.set_handle_output(False)
-        # One libnftables context is not safe for concurrent use.
-        self._lock = threading.Lock()
+        # Not even separate contexts are safe for concurrent use: one lock for the process.
+        self._lock = _LIBNFTABLES_LOCK
 
     # -- reading -----------------------------------------------------------------------------
 

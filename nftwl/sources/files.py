@@ -5,7 +5,8 @@ replaces a file by rename gives it a new inode, which a watch on the file itself
 count only when they name a configured file or ``..data`` (the symlink Kubernetes swaps when a
 ConfigMap changes; the data file itself is never named then). Everything else in the
 directory, such as confd's stage files ``.<name><digits>``, editor swap and backup files,
-is ignored, so it never causes a reload, let alone a kernel write.
+is ignored: a batch of only such events is a mere timer tick, never a change, so it never
+causes a kernel write.
 """
 
 from __future__ import annotations
@@ -90,9 +91,13 @@ class FileSource:
         missing = [d for d in dirs if not d.is_dir()]
         if missing:
             raise FileNotFoundError(f"watched directory does not exist: {missing[0]}")
+        # Filtered here, not by watchfiles: watchfiles swallows a batch of only irrelevant events
+        # without yielding, and its timeout restarts with every batch, so a directory that never
+        # goes quiet (confd writing stage files) would starve the daemon of ticks: an allowed
+        # empty list would never settle, drift would never be repaired. Such a batch is a tick.
         for batch in watchfiles.watch(
             *sorted(dirs),
-            watch_filter=self.is_relevant,
+            watch_filter=None,
             debounce=max(self.debounce_ms, 50),
             step=50,
             stop_event=stop,
@@ -103,6 +108,7 @@ class FileSource:
         ):
             if stop.is_set():
                 return
-            if batch:
-                log.debug("file events: %s", sorted((c.name, p) for c, p in batch))
-            yield bool(batch)
+            relevant = sorted((c.name, p) for c, p in batch if self.is_relevant(c, p))
+            if relevant:
+                log.debug("file events: %s", relevant)
+            yield bool(relevant)
