@@ -519,7 +519,10 @@ class TestProperties:
 
 
 class TestPortDigits:
-    @pytest.mark.parametrize("entry", ["٤٤٣", "４４３", "443-٤٤٥"])
+    # Arabic-Indic and fullwidth digits, written as escapes so the source stays ASCII.
+    @pytest.mark.parametrize(
+        "entry", ["\u0664\u0664\u0663", "\uff14\uff14\uff13", "443-\u0664\u0664\u0665"]
+    )
     def test_non_ascii_digits_are_rejected(self, entry: str) -> None:
         """Only ASCII digits make a port: other scripts' digits are an error, not port 443."""
         parsed = parse_ports(entry + "\n", "ports.txt")
