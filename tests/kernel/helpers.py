@@ -88,10 +88,14 @@ def nft(*commands: dict[str, Any], handles: bool = False) -> dict[str, Any]:
     """
     import nftables
 
+    from nftwl.nftables_backend import _LIBNFTABLES_LOCK
+
     ctx = nftables.Nftables()
     ctx.set_json_output(True)
     ctx.set_handle_output(handles)
-    rc, out, err = ctx.json_cmd({"nftables": list(commands)})
+    # libnftables 1.0.6 can abort the process when two contexts list at once (see backend).
+    with _LIBNFTABLES_LOCK:
+        rc, out, err = ctx.json_cmd({"nftables": list(commands)})
     if rc != 0:
         raise RuntimeError(f"nft failed ({rc}): {err}")
     return out if isinstance(out, dict) else {}
