@@ -11,7 +11,6 @@ from pathlib import Path
 
 from nftwl import daemon, logs
 from nftwl.errors import ConfigError, NftwlError
-from nftwl.model import WhitelistContent
 from nftwl.nftables_backend import NftablesBackend
 from nftwl.parsing import parse_ports, parse_sources
 from nftwl.planner import plan
@@ -163,7 +162,7 @@ def _validate(args: argparse.Namespace) -> int:
         if not args.quiet:
             for n in parsed.notices:
                 print(f"notice: {n}")
-        c = WhitelistContent.build(parsed.v4, parsed.v6, parsed.ports)
+        c = parsed.collapsed
         report.append(
             {
                 "file": str(path),

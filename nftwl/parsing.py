@@ -44,6 +44,8 @@ class Parsed:
     notices: list[InputProblem] = field(default_factory=list)
     entries: int = 0
     """How many non-blank, non-comment lines there were."""
+    collapsed: WhitelistContent = field(default_factory=WhitelistContent)
+    """The good lines normalised (addresses collapsed, ports merged), computed once."""
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -137,7 +139,7 @@ def parse_sources(text: str, origin: str) -> Parsed:
 
 
 def _note_collapsed(out: Parsed, origin: str) -> None:
-    content = WhitelistContent.build(out.v4, out.v6)
+    content = out.collapsed = WhitelistContent.build(out.v4, out.v6)
     merged = len(out.v4) + len(out.v6) - len(content.v4) - len(content.v6)
     if merged > 0:
         out.notices.append(
@@ -156,6 +158,7 @@ def parse_ports(text: str, origin: str) -> Parsed:
             out.ports.extend(_to_ports(entry))
         except ValueError as exc:
             out.errors.append(InputProblem(origin, number, entry[:80], str(exc)))
+    out.collapsed = WhitelistContent.build(ports=out.ports)
     return out
 
 

@@ -60,7 +60,10 @@ def load_files(sources: Path, ports: Path) -> LoadResult:
         return LoadResult(unavailable="; ".join(unreadable))
     assert isinstance(parsed_sources, Parsed) and isinstance(parsed_ports, Parsed)
     return LoadResult(
-        content=WhitelistContent.build(parsed_sources.v4, parsed_sources.v6, parsed_ports.ports),
+        # Both halves are normalised already; combining them needs no second collapse.
+        content=WhitelistContent(
+            parsed_sources.collapsed.v4, parsed_sources.collapsed.v6, parsed_ports.collapsed.ports
+        ),
         errors=parsed_sources.errors + parsed_ports.errors,
         notices=parsed_sources.notices + parsed_ports.notices,
     )
