@@ -119,8 +119,10 @@ def _apply(settings: Settings, dry_run: bool) -> int:
     outcome = rec.reconcile(force=True)
     if outcome.error:
         return 1
-    if not outcome.wrote:
+    if not outcome.wrote and outcome.ok:
         log.info("table inet %s already up to date; nothing written", settings.table)
+    elif not outcome.ok:
+        log.error("input refused for some whitelists; their last good version stays in force")
     return 0 if outcome.ok else 1
 
 
