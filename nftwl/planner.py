@@ -9,12 +9,11 @@ Invariants it keeps, whatever the live state holds:
 - Nothing is written when live already equals desired (an empty transaction).
 - Sets are created before the rules that refer to them and deleted only after those rules are
   gone.
-- A kept address never moves between two sets in one transaction. The kernel makes a batch's
-  changes visible set by set (an interval set's new content is swapped in after a hash set's),
-  so "delete 192.0.2.10 from the hosts set, add 192.0.2.8/29 to the networks set" leaves a
-  moment in which neither holds 192.0.2.10: measured, as dropped connections. Such an update
-  is planned in two steps: a *bridge* that only adds (each set then covers its old and its new
-  addresses), then the ordinary transaction, in which every kept address stays in one set.
+- A connection allowed before and after an update is allowed at every instant of it. The
+  kernel makes a batch's changes visible set by set (measured: moving 192.0.2.10 from the
+  hosts set to 192.0.2.8/29 in the networks set in one batch dropped packets from it), so an
+  update that could expose a mix of old and new sets in which such a connection is dropped is
+  planned in two steps: a *bridge* that loosens (see below), then the desired state.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from nftwl.costs import DEFAULT_COSTS, CostModel
-from nftwl.model import PortRange
+from nftwl.model import PortRange, Proto
 from nftwl.ruleset import CHAIN, Element, SetState, TableState
 from nftwl.transaction import (
     AddChain,
@@ -91,8 +90,9 @@ def plan(
 ) -> Transaction:
     """The next transaction on the way from ``live`` to ``desired`` (empty if they agree).
 
-    Usually that is the whole way. When a kept address would move between sets it is the add-
-    only bridge, marked ``tx.partial``: apply it, read the live state again and plan again.
+    Usually that is the whole way. When one transaction could drop an allowed connection for an
+    instant it is the loosening bridge, marked ``tx.partial``: apply it, read the live state
+    again and plan again.
     """
     if live is not None:
         bridge = _bridge(desired, live)
@@ -104,21 +104,64 @@ def plan(
 
 
 # -- the bridge step ---------------------------------------------------------------------------
+#
+# The guard rule drops a packet when its port is in the ports set and its source is in neither
+# address set. The kernel switches each set to its new content at its own instant, so during a
+# transaction any mix of old and new sets can be seen. A packet allowed before and after must
+# be allowed in every mix. That fails in exactly three ways:
+#   - an address leaves one address set and enters the other (hosts <-> nets);
+#   - the same update removes sources and removes ports (old ports, new sources: a removed
+#     source is dropped on a port that is about to be unprotected);
+#   - the same update adds sources and adds ports (new ports, old sources).
+# Then the update goes in two steps: loosen (each address set holds old and new, the ports set
+# only ports protected both before and after), then tighten to the desired state. Each step is
+# one transaction and safe in every mix; tests/test_planner_steps.py checks all of them.
 
-_SIBLINGS = (("v4_hosts", "v4_nets"), ("v6_hosts", "v6_nets"))
+Span = tuple[int, int]
+_PROTO_BASE = {"tcp": 0, "udp": 1 << 17}
+_PROTO_OF = {v: k for k, v in _PROTO_BASE.items()}
 
 
-def _spans(elements: Iterable[Element]) -> list[tuple[int, int]]:
-    out = []
+def _spans(elements: Iterable[Element]) -> list[Span]:
+    """Sorted, merged inclusive integer spans of what elements cover (ports offset by proto)."""
+    raw = []
     for e in elements:
         if isinstance(e, PortRange):
-            continue
-        out.append((int(e.network_address), int(e.broadcast_address)))
-    return sorted(out)
+            base = _PROTO_BASE[e.proto.value]
+            raw.append((base + e.low, base + e.high))
+        else:
+            raw.append((int(e.network_address), int(e.broadcast_address)))
+    raw.sort()
+    out: list[Span] = []
+    for lo, hi in raw:
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
-def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
-    """Whether two sorted lists of disjoint inclusive spans share any point."""
+def _subtract(a: list[Span], b: list[Span]) -> list[Span]:
+    """What ``a`` covers and ``b`` does not (both sorted and merged)."""
+    out: list[Span] = []
+    starts = [lo for lo, _ in b]
+    for lo, hi in a:
+        cursor = lo
+        i = max(bisect.bisect_right(starts, lo) - 1, 0)
+        while i < len(b) and b[i][0] <= hi and cursor <= hi:
+            blo, bhi = b[i]
+            if bhi >= cursor:
+                if blo > cursor:
+                    out.append((cursor, blo - 1))
+                cursor = bhi + 1
+            i += 1
+        if cursor <= hi:
+            out.append((cursor, hi))
+    return out
+
+
+def _overlap(a: list[Span], b: list[Span]) -> bool:
+    """Whether two sorted lists of disjoint spans share any point."""
     i = j = 0
     while i < len(a) and j < len(b):
         if a[i][1] < b[j][0]:
@@ -130,74 +173,51 @@ def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
     return False
 
 
-def _uncovered(want: frozenset[Element], have: frozenset[Element]) -> set[Element]:
-    """Blocks covering the addresses of ``want`` that no element of ``have`` covers, so that
-    adding them to an interval set holding ``have`` cannot conflict with it."""
+def _ports(spans: list[Span]) -> frozenset[Element]:
     out: set[Element] = set()
-    covered = _spans(have)
-    starts = [lo for lo, _ in covered]
-    for e in want - have:
-        assert not isinstance(e, PortRange)
-        first, last = int(e.network_address), int(e.broadcast_address)
-        # Spans are sorted and disjoint: only those from the one before `first` on can overlap.
-        i = max(bisect.bisect_right(starts, first) - 1, 0)
-        cursor = first
-        while cursor <= last and i < len(covered):
-            lo, hi = covered[i]
-            if hi < cursor:
-                i += 1
-                continue
-            if lo > last:
-                break
-            if lo > cursor:
-                out.update(_blocks(e, cursor, lo - 1))
-            cursor = hi + 1
-            i += 1
-        if cursor <= last:
-            out.update(_blocks(e, cursor, last))
-    return out
-
-
-def _blocks(like: Element, first: int, last: int) -> list[Element]:
-    assert not isinstance(like, PortRange)
-    make = type(like.network_address)
-    return list(ipaddress.summarize_address_range(make(first), make(last)))
+    for lo, hi in spans:
+        base = lo & ~((1 << 17) - 1)
+        out.add(PortRange(Proto(_PROTO_OF[base]), lo - base, hi - base))
+    return frozenset(out)
 
 
 def _bridge(desired: TableState, live: TableState) -> TableState | None:
-    """The add-only intermediate state, or None when no kept address changes sets."""
+    """The loosening intermediate state, or None when one transaction is safe."""
     bridge_sets = dict(desired.sets)
     needed = False
-    for name in desired.sets:
-        for hosts_suffix, nets_suffix in _SIBLINGS:
-            if not name.endswith("_" + hosts_suffix):
-                continue
-            base = name[: -len(hosts_suffix)]
-            hosts, nets = base + hosts_suffix, base + nets_suffix
-            have_h, have_n = live.sets.get(hosts), live.sets.get(nets)
-            want_h, want_n = desired.sets.get(hosts), desired.sets.get(nets)
-            if None in (have_h, have_n, want_h, want_n):
-                continue
-            assert have_h and have_n and want_h and want_n
-            if have_h.foreign or have_n.foreign or not have_n.canonical:
-                continue
-            # Unsafe: an address deleted from one set that only the other set's additions
-            # bring back (if the other set already held it, it stays there throughout).
-            moves = _overlap(
-                _spans(have_h.elements - want_h.elements),
-                _spans(_uncovered(want_n.elements, have_n.elements)),
-            ) or _overlap(
-                _spans(have_n.elements - want_n.elements),
-                _spans(_uncovered(want_h.elements, have_h.elements)),
-            )
-            if not moves:
-                continue
-            needed = True
-            bridge_sets[hosts] = SetState(want_h.spec, have_h.elements | want_h.elements)
-            bridge_sets[nets] = SetState(
-                want_n.spec,
-                have_n.elements | frozenset(_uncovered(want_n.elements, have_n.elements)),
-            )
+    for ports_name in desired.sets:
+        if not ports_name.endswith("_ports"):
+            continue
+        base = ports_name[: -len("ports")]
+        names = [base + s for s in ("v4_hosts", "v4_nets", "v6_hosts", "v6_nets", "ports")]
+        have = [live.sets.get(n) for n in names]
+        want = [desired.sets[n] for n in names if n in desired.sets]
+        if len(want) != 5 or any(h is None or h.foreign for h in have):
+            continue  # a new whitelist, or one nftwl did not make: nothing to keep
+        old = [h.elements for h in have if h is not None]
+        new = [w.elements for w in want]
+        moves = False
+        removed = added = False
+        for h, n in ((0, 1), (2, 3)):  # (hosts, nets) per family
+            old_h, old_n, new_h, new_n = (_spans(x) for x in (old[h], old[n], new[h], new[n]))
+            moves = moves or _overlap(_subtract(old_h, new_h), _subtract(new_n, old_n))
+            moves = moves or _overlap(_subtract(old_n, new_n), _subtract(new_h, old_h))
+            old_all, new_all = _spans(old[h] | old[n]), _spans(new[h] | new[n])
+            removed = removed or bool(_subtract(old_all, new_all))
+            added = added or bool(_subtract(new_all, old_all))
+        old_p, new_p = _spans(old[4]), _spans(new[4])
+        ports_removed = bool(_subtract(old_p, new_p))
+        ports_added = bool(_subtract(new_p, old_p))
+        if not (moves or (removed and ports_removed) or (added and ports_added)):
+            continue
+        needed = True
+        for i in (0, 2):  # hosts sets: a hash set holds any mix
+            bridge_sets[names[i]] = SetState(want[i].spec, old[i] | new[i])
+        for i in (1, 3):  # nets sets: an interval set needs the union collapsed
+            union = ipaddress.collapse_addresses(old[i] | new[i])  # type: ignore[type-var]
+            bridge_sets[names[i]] = SetState(want[i].spec, frozenset(union))
+        both = _subtract(old_p, _subtract(old_p, new_p))  # old ∩ new
+        bridge_sets[names[4]] = SetState(want[4].spec, _ports(both))
     if not needed:
         return None
     return replace(desired, sets=bridge_sets)

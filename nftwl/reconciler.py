@@ -201,7 +201,7 @@ class Reconciler:
                 return outcome
             self.writes += 1
             outcome.wrote = True
-            steps.append(("bridge (adds only): " if tx.partial else "") + tx.describe())
+            steps.append(("bridge (loosen first): " if tx.partial else "") + tx.describe())
             if not tx.partial:
                 break
         outcome.summary = "; then ".join(steps) or "no change"

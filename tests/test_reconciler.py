@@ -140,12 +140,27 @@ class TestApplying:
         source = ScriptedSource(default=result(*GOOD))
         rec = Reconciler(make_settings(tmp_path), fake, source)
         rec.reconcile()
-        source.results["default"] = result("203.0.113.9\n", "22/tcp\n")
+        source.results["default"] = result("203.0.113.9\n", GOOD[1])
         outcome = rec.reconcile()
         assert outcome.wrote
         assert "default_v4_hosts" in outcome.summary
         assert fake.writes == 2
         assert live_content(fake).v4 == (IPv4Network("203.0.113.9/32"),)
+
+    def test_removing_sources_and_ports_together_loosens_first(
+        self, tmp_path: Path, fake: CountingFake
+    ) -> None:
+        """Dropping sources and ports in one update goes as a loosening bridge, then the rest:
+        one batch could briefly drop a removed source on a port that is being unprotected."""
+        source = ScriptedSource(default=result(*GOOD))
+        rec = Reconciler(make_settings(tmp_path), fake, source)
+        rec.reconcile()
+        source.results["default"] = result("203.0.113.9\n", "22/tcp\n")
+        outcome = rec.reconcile()
+        assert fake.writes == 3
+        assert outcome.summary.startswith("bridge")
+        assert live_content(fake).v4 == (IPv4Network("203.0.113.9/32"),)
+        assert [str(p) for p in live_content(fake).ports] == ["22/tcp"]
 
     def test_action_is_applied(self, tmp_path: Path, fake: CountingFake) -> None:
         """The whitelist's configured action ends up in its guard rules."""

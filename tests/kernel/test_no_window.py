@@ -8,6 +8,7 @@ and the networks set. One dropped SYN would show as a connect timeout.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -161,3 +162,47 @@ class TestNoEmptyWindow:
         assert client.failures, "connections from a removed source must fail"
         packets, _ = backend.counters()["nftwl/1 w ipv4 drop"]
         assert packets >= len(client.failures)
+
+    def test_source_and_port_removed_together_never_drop_the_client(self) -> None:
+        """A client that is whitelisted for a port, then neither listed nor protected, is
+        allowed before and after every update, so none of its packets is dropped in between
+        (a UDP flood: far more packets per update than a connect loop)."""
+        backend = NftablesBackend("nftwl")
+        other = PortRange(Proto.UDP, 7002, 7002)
+        listed = WhitelistContent.build(
+            [IPv4Network(CLIENT), *_blocks(0, 50)], [], [PortRange(Proto.UDP, PORT, PORT), other]
+        )
+        unlisted = WhitelistContent.build(_blocks(0, 50), [], [other])
+        backend.apply(plan(desired_table("nftwl", {"w": (listed, Action.DROP)}), None))
+        stop = threading.Event()
+        sent = 0
+
+        def flood() -> None:
+            nonlocal sent
+            deadline = time.monotonic() + 30
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((CLIENT, 0))
+                while not stop.is_set() and time.monotonic() < deadline:
+                    with contextlib.suppress(OSError):
+                        s.sendto(b"x", ("127.0.0.1", PORT))
+                        sent += 1
+
+        sender = threading.Thread(target=flood, daemon=True)
+        sender.start()
+        bridges = 0
+        try:
+            for i in range(200):
+                content = unlisted if i % 2 == 0 else listed
+                want = desired_table("nftwl", {"w": (content, Action.DROP)})
+                for _ in range(3):
+                    tx = plan(want, backend.read())
+                    backend.apply(tx)
+                    bridges += tx.partial
+                    if not tx.partial:
+                        break
+        finally:
+            stop.set()
+            sender.join(timeout=5)
+        assert bridges == 200, "removing and re-adding both must go through the bridge"
+        assert sent > 1000
+        assert backend.counters()["nftwl/1 w ipv4 drop"] == (0, 0)
