@@ -25,6 +25,10 @@ class Backend(Protocol):
         """Apply ``tx`` atomically. Raises TransactionError; then nothing of it took effect."""
         ...
 
+    def present(self) -> bool:
+        """Whether nftwl's table and base chain exist (cheap: no set contents are read)."""
+        ...
+
     def counters(self) -> dict[str, tuple[int, int]]:
         """Rule comment -> (packets, bytes) of nftwl's rules, for status and metrics."""
         ...

@@ -10,14 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nftwl import daemon, logs
+from nftwl.backend import Backend
 from nftwl.errors import ConfigError, NftwlError
+from nftwl.fake import FakeBackend
 from nftwl.nftables_backend import NftablesBackend
 from nftwl.parsing import parse_ports, parse_sources
-from nftwl.planner import plan
 from nftwl.reconciler import Reconciler
-from nftwl.ruleset import desired_table
 from nftwl.settings import DEFAULT_CONFIG, Settings, load_settings
 from nftwl.sources.files import FileSource, read_text
+from nftwl.state import load_snapshot
 
 log = logging.getLogger("nftwl")
 
@@ -103,20 +104,27 @@ def _backend(settings: Settings) -> NftablesBackend:
 
 
 def _apply(settings: Settings, dry_run: bool) -> int:
-    backend = _backend(settings)
+    # A one-shot apply has no later moment to apply an allowed empty list at: no settling.
+    settings = settings.model_copy(update={"settle_seconds": 0.0})
+    backend: Backend = _backend(settings)
     source = FileSource(settings.watched_files())
-    rec = Reconciler(settings, backend, source, persist=not dry_run)
     if dry_run:
-        rec._adopt_live(backend.read())
-        desired, statuses = rec.desired(source.load())
-        for name, st in statuses.items():
+        # Rehearse on a copy of the live table: the same reconciler, every step it would take.
+        rehearsal = FakeBackend.mirror(backend.read(), settings.table)
+        logging.getLogger("nftwl.reconciler").setLevel(logging.WARNING)  # nothing is applied
+        rec = Reconciler(settings, rehearsal, source, persist=False)
+        rec.last_good = load_snapshot(settings.state_dir, settings.table)
+        outcome = rec.reconcile(force=True)
+        for name, st in outcome.statuses.items():
             print(f"{name}: {st.state} {st.reason}".rstrip())
             for p in st.problems:
                 print(f"  {p}")
-        tx = plan(desired_table(settings.table, desired, settings.chain_priority), backend.read())
-        print(tx.render() if tx else "# no change")
-        return 0 if all(s.state == "applied" for s in statuses.values()) else 1
-    outcome = rec.reconcile(force=True)
+        for tx in rehearsal.history:
+            print(("# bridge step (loosen first)\n" if tx.partial else "") + tx.render())
+        if not rehearsal.history:
+            print("# no change")
+        return 0 if outcome.ok else 1
+    outcome = Reconciler(settings, backend, source).reconcile(force=True)
     if outcome.error:
         return 1
     if not outcome.wrote and outcome.ok:

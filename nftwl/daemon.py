@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 TICK_MS = 500
 RESYNC_SECONDS = 300.0
 """How often the live table is re-read to repair drift (a hand edit) even without events."""
+PRESENCE_SECONDS = 2.0
+"""How often the daemon checks that its table and chain still exist (a cheap listing)."""
+RETRY_SECONDS = 5.0
+"""How soon a reconcile the kernel refused is tried again."""
 
 
 def install_signal_handlers(stop: threading.Event, resync: threading.Event) -> None:
@@ -42,6 +46,14 @@ def install_signal_handlers(stop: threading.Event, resync: threading.Event) -> N
     signal.signal(signal.SIGHUP, on_hup)
 
 
+def _reconcile(rec: Reconciler, force: bool) -> None:
+    try:
+        rec.reconcile(force=force)
+    except (NftwlError, OSError) as exc:
+        # Keep following the sources: the kernel still holds what it last accepted.
+        log.error("reconcile failed: %s", exc)
+
+
 def run(
     settings: Settings,
     backend: Backend,
@@ -52,23 +64,30 @@ def run(
 ) -> Reconciler:
     """Run until ``stop`` is set. Returns the reconciler (tests inspect it)."""
     rec = Reconciler(settings, backend, source)
-    rec.reconcile(force=True)
-    last_resync = time.monotonic()
+    _reconcile(rec, force=True)
+    last_resync = last_check = last_attempt = time.monotonic()
     log.info("watching %d whitelist(s) for table inet %s", len(settings.whitelists), settings.table)
     for changed in source.changes(stop, TICK_MS):
         if stop.is_set():
             break
-        resync = time.monotonic() - last_resync >= resync_seconds
+        now = time.monotonic()
+        resync = now - last_resync >= resync_seconds
         if resync_now is not None and resync_now.is_set():
             resync_now.clear()
             resync = True
+        if rec.last_outcome.error and now - last_attempt >= RETRY_SECONDS:
+            resync = True
+        if not resync and now - last_check >= PRESENCE_SECONDS:
+            last_check = now
+            # Another tool's "flush ruleset" (nftables.service reload) or a hand "delete table"
+            # would otherwise leave the ports open until the next resync.
+            if rec.applied and not backend.present():
+                log.warning("table inet %s or its chain is gone; restoring it", settings.table)
+                resync = True
         if changed or resync or rec.waiting():
-            try:
-                rec.reconcile(force=resync)
-            except (NftwlError, OSError) as exc:
-                # Keep following the sources: the kernel still holds the last good state.
-                log.error("reconcile failed: %s", exc)
+            last_attempt = now
+            _reconcile(rec, force=resync)
             if resync:
-                last_resync = time.monotonic()
+                last_resync = now
     log.info("stopped; table inet %s left in force", settings.table)
     return rec

@@ -13,8 +13,8 @@ import itertools
 from dataclasses import dataclass, field
 
 from nftwl.errors import TransactionError
-from nftwl.model import PortRange
-from nftwl.ruleset import Element, RuleSpec, SetState, TableState
+from nftwl.model import Action, PortRange
+from nftwl.ruleset import RULE_TAG, Element, RuleSpec, SetState, TableState
 from nftwl.transaction import (
     AddChain,
     AddElements,
@@ -45,17 +45,49 @@ def _first_overlap(elements: set[Element]) -> Element | None:
     return None
 
 
+@dataclass(frozen=True)
+class OpaqueRule:
+    """A live rule nftwl did not write (or cannot parse back): only its comment is known."""
+
+    comment: str | None = None
+    whitelist: None = None
+
+
+def _rule_from_comment(comment: str | None) -> RuleSpec | OpaqueRule:
+    parts = (comment or "").split()
+    if parts == [RULE_TAG, "established"]:
+        return RuleSpec()
+    if len(parts) in (4, 5) and parts[0] == RULE_TAG and parts[3] in ("drop", "reject"):
+        rule = RuleSpec(parts[1], parts[2], Action(parts[3]), tcp_reset=parts[4:] == ["tcp-reset"])
+        if rule.comment == comment:
+            return rule
+    return OpaqueRule(comment)
+
+
+Chains = dict[str, list[RuleSpec | OpaqueRule]]
+
+
 @dataclass
 class FakeBackend:
     """Holds one table in memory. ``writes`` counts applied (non-empty) transactions."""
 
     table: str = "nftwl"
     state: TableState | None = None
-    chain_rules: dict[str, list[RuleSpec]] = field(default_factory=dict)
+    chain_rules: Chains = field(default_factory=dict)
     writes: int = 0
     history: list[Transaction] = field(default_factory=list)
     fail_next: str | None = None
     """Set to an error message to make the next apply fail (as a kernel error would)."""
+
+    @classmethod
+    def mirror(cls, live: TableState | None, table: str) -> FakeBackend:
+        """A fake holding a copy of a live table, to rehearse transactions (``--dry-run``)."""
+        fake = cls(table, copy.deepcopy(live))
+        if live is not None:
+            fake.chain_rules = {c: [] for c in live.other_chains}
+            if live.chain is not None:
+                fake.chain_rules["input"] = [_rule_from_comment(c) for c in live.rules]
+        return fake
 
     def read(self) -> TableState | None:
         if self.state is None:
@@ -65,8 +97,11 @@ class FakeBackend:
         live.rule_specs = ()
         return live
 
+    def present(self) -> bool:
+        return self.state is not None and "input" in self.chain_rules
+
     def counters(self) -> dict[str, tuple[int, int]]:
-        return {r.comment: (0, 0) for r in self.chain_rules.get("input", [])}
+        return {str(r.comment): (0, 0) for r in self.chain_rules.get("input", [])}
 
     def apply(self, tx: Transaction) -> None:
         if not tx:
@@ -82,9 +117,7 @@ class FakeBackend:
         self.writes += 1
         self.history.append(tx)
 
-    def _one(
-        self, op: object, state: TableState | None, chains: dict[str, list[RuleSpec]]
-    ) -> TableState | None:
+    def _one(self, op: object, state: TableState | None, chains: Chains) -> TableState | None:
         if isinstance(op, AddTable):
             return state or TableState(name=self.table)
         if state is None:
@@ -143,7 +176,7 @@ class FakeBackend:
         return state
 
     @staticmethod
-    def _chain(chains: dict[str, list[RuleSpec]], name: str) -> list[RuleSpec]:
+    def _chain(chains: Chains, name: str) -> list[RuleSpec | OpaqueRule]:
         if name not in chains:
             raise TransactionError(f"No such file or directory: chain {name}")
         return chains[name]

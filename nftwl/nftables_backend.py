@@ -124,6 +124,14 @@ class NftablesBackend:
         state.other_chains = tuple(others)
         return state
 
+    def present(self) -> bool:
+        chain = {"family": FAMILY, "table": self.table, "name": CHAIN}
+        try:
+            self._run([{"list": {"chain": chain}}])
+        except TransactionError:
+            return False
+        return True
+
     def counters(self) -> dict[str, tuple[int, int]]:
         items = self._list_table() or []
         result: dict[str, tuple[int, int]] = {}

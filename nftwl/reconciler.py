@@ -37,7 +37,8 @@ Desired = dict[str, tuple[WhitelistContent, Action]]
 @dataclass
 class WhitelistStatus:
     state: str
-    """applied | held (input refused, last good in force) | pending (waiting to settle)."""
+    """applied | held (input refused, last good in force) | pending (waiting to settle) |
+    failed (the kernel refused the transaction)."""
     reason: str = ""
     problems: list[str] = field(default_factory=list)
     in_force: str = ""
@@ -149,12 +150,13 @@ class Reconciler:
     # -- acting ------------------------------------------------------------------------------
 
     def _adopt_live(self, live: TableState | None) -> None:
-        """On first contact, what the kernel already enforces counts as the last good version
-        for whitelists the snapshot does not know (e.g. state dir lost, table kept)."""
+        """On first contact, what the kernel enforces is the last good version of each whitelist
+        it holds; it wins over the snapshot, which may be older (a failed save) or from before
+        a hand repair. The snapshot counts only for whitelists the kernel lacks (after a boot)."""
         if live is None:
             return
         for name in whitelists_in(live):
-            if name in self.settings.whitelists and name not in self.last_good:
+            if name in self.settings.whitelists:
                 self.last_good[name] = (
                     content_of(live, name),
                     self.settings.whitelists[name].action,
@@ -177,14 +179,17 @@ class Reconciler:
         start = time.perf_counter()
         failures = 0
         steps: list[str] = []
+        converged = False
         # At most: a bridge step, the real step, and one retry after a refused transaction.
         for _ in range(4):
             live = self.backend.read()
             if live is None and not desired:
                 # Nothing good to enforce yet: do not create a table just to hold no whitelist.
+                converged = True
                 break
             tx = plan(table, live)
             if not tx:
+                converged = True
                 break
             try:
                 self.backend.apply(tx)
@@ -195,15 +200,15 @@ class Reconciler:
                     # read and apply): read again and re-plan once.
                     log.warning("transaction failed (%s); re-reading the kernel and retrying", exc)
                     continue
-                outcome.error = f"transaction refused by the kernel: {exc}"
-                log.error("%s; the previous rules stay in force", outcome.error)
-                self._finish(outcome)
-                return outcome
+                return self._failed(outcome, f"transaction refused by the kernel: {exc}")
             self.writes += 1
             outcome.wrote = True
             steps.append(("bridge (loosen first): " if tx.partial else "") + tx.describe())
             if not tx.partial:
+                converged = True
                 break
+        if not converged:
+            return self._failed(outcome, "the kernel did not reach the desired state")
         outcome.summary = "; then ".join(steps) or "no change"
         outcome.seconds = time.perf_counter() - start
         if outcome.wrote:
@@ -224,8 +229,27 @@ class Reconciler:
         self.applied = desired
         self.last_good.update(desired)
         if self.persist and desired != self._saved:
-            save_snapshot(self.settings.state_dir, self.settings.table, desired)
-            self._saved = desired
+            try:
+                save_snapshot(self.settings.state_dir, self.settings.table, desired)
+                self._saved = desired
+            except OSError as exc:
+                # The kernel is right; only a restart with broken input and no table would miss
+                # this version. Say so, and try again after the next change.
+                log.error("cannot save the snapshot in %s: %s", self.settings.state_dir, exc)
+        self._finish(outcome)
+        return outcome
+
+    def _failed(self, outcome: Outcome, error: str) -> Outcome:
+        """A transaction was refused. The kernel holds the last state that was applied, which
+        may be a bridge step (old and new together); forget what we think is there, so the next
+        reconcile reads the kernel and plans again."""
+        outcome.error = error
+        self.applied = None
+        for status in outcome.statuses.values():
+            if status.state == "applied":
+                status.state = "failed"
+                status.reason = error
+        log.error("%s; the kernel keeps what it last accepted; will retry", error)
         self._finish(outcome)
         return outcome
 
@@ -265,7 +289,10 @@ class Reconciler:
         }
         if status != self._status_written:
             self._status_written = dict(status)
-            save_status(
-                self.settings.state_dir,
-                {**status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-            )
+            try:
+                save_status(
+                    self.settings.state_dir,
+                    {**status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                )
+            except OSError as exc:
+                log.error("cannot write the status file in %s: %s", self.settings.state_dir, exc)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from nftwl.errors import TransactionError
 from nftwl.fake import FakeBackend
 from nftwl.model import Action, IPv4Network, PortRange, Proto, WhitelistContent
 from nftwl.parsing import parse_ports, parse_sources
@@ -597,3 +598,64 @@ class TestStatusFile:
         assert "invalid_input = strict" in wl["reason"]
         assert [p.split(": ", 1)[0] for p in wl["problems"]] == ["allow.txt:1", "allow.txt:3"]
         assert wl["in_force"] == GOOD_CONTENT.summary()
+
+
+class TestFailuresAndPersistence:
+    def test_refused_bridge_follow_up_is_reported_and_replanned(
+        self, tmp_path: Path, fake: CountingFake
+    ) -> None:
+        """If the kernel accepts the bridge but refuses the step after it, the status says
+        failed (not applied), and the next reconcile reads the kernel again instead of taking
+        unchanged input as a no-op."""
+        source = ScriptedSource(default=result("192.0.2.10\n", "22/tcp\n"))
+        rec = Reconciler(make_settings(tmp_path), fake, source)
+        rec.reconcile()
+        source.results["default"] = result("192.0.2.8/29\n", "22/tcp\n")
+        real_apply = fake.apply
+        calls = 0
+
+        def bridge_then_refuse(tx: Transaction) -> None:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                raise TransactionError("No such file or directory")
+            real_apply(tx)
+
+        fake.apply = bridge_then_refuse  # type: ignore[method-assign]
+        outcome = rec.reconcile()
+        assert outcome.error is not None
+        assert outcome.statuses["default"].state == "failed"
+        assert status_file(tmp_path)["whitelists"]["default"]["state"] == "failed"
+        fake.apply = real_apply  # type: ignore[method-assign]
+        reads = fake.reads
+        outcome = rec.reconcile()
+        assert fake.reads > reads
+        assert outcome.ok
+        assert live_content(fake).v4 == (IPv4Network("192.0.2.8/29"),)
+
+    def test_unwritable_state_dir_does_not_stop_the_kernel_update(
+        self, tmp_path: Path, fake: CountingFake
+    ) -> None:
+        """A state dir that cannot be written (a file in its place) is logged, not fatal."""
+        (tmp_path / "state").write_text("not a directory")
+        rec = Reconciler(make_settings(tmp_path), fake, ScriptedSource(default=result(*GOOD)))
+        outcome = rec.reconcile()
+        assert outcome.ok and outcome.wrote
+        assert live_content(fake) == GOOD_CONTENT
+
+    def test_live_table_wins_over_an_older_snapshot(
+        self, tmp_path: Path, fake: CountingFake
+    ) -> None:
+        """On restart with broken input, what the kernel enforces stays, even if the snapshot
+        on disk is older (its last save failed): restarting never rolls a whitelist back."""
+        settings = make_settings(tmp_path)
+        source = ScriptedSource(default=result(*GOOD))
+        Reconciler(settings, fake, source).reconcile()
+        newer = FakeBackend.mirror(fake.read(), "nftwl")
+        source.results["default"] = result("203.0.113.9\n", GOOD[1])
+        Reconciler(settings, newer, source, persist=False).reconcile()  # snapshot not saved
+        source.results["default"] = result("203.0.113.9/8\n", GOOD[1])  # broken input
+        rec = Reconciler(settings, newer, source)
+        outcome = rec.reconcile()
+        assert outcome.statuses["default"].state == "held"
+        assert live_content(newer).v4 == (IPv4Network("203.0.113.9/32"),)

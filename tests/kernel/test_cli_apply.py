@@ -256,6 +256,23 @@ class TestDryRun:
         assert list_table_bytes("inet", "nftwl") == before
         assert (tmp_path / "state" / "snapshot.json").read_bytes() == snapshot
 
+    def test_dry_run_shows_every_step_of_a_bridged_update(
+        self, tmp_path: Path, writes: list[Transaction], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A host growing into a covering network is two steps; --dry-run prints both."""
+        cfg, sources = small_config(tmp_path, "192.0.2.10\n")
+        assert cli.main(["apply", "--config", str(cfg)]) == 0
+        before = list_table_bytes("inet", "nftwl")
+        capsys.readouterr()
+        sources.write_text("192.0.2.8/29\n", encoding="utf-8")
+        assert cli.main(["apply", "--config", str(cfg), "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "# bridge step (loosen first)" in out
+        assert "add element inet nftwl default_v4_nets { 192.0.2.8/29 }" in out
+        assert "delete element inet nftwl default_v4_hosts { 192.0.2.10/32 }" in out
+        assert len(writes) == 1
+        assert list_table_bytes("inet", "nftwl") == before
+
     def test_dry_run_in_sync_says_no_change(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

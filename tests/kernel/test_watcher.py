@@ -20,7 +20,7 @@ from nftwl import ctl, daemon
 from nftwl.model import PortRange, Proto
 from nftwl.nftables_backend import NftablesBackend
 from nftwl.state import load_status
-from tests.kernel.helpers import add_lo_addresses, try_connect, write_config
+from tests.kernel.helpers import add_lo_addresses, nft, try_connect, write_config
 from tests.kernel.watch_helpers import (
     Acceptor,
     ClientLoop,
@@ -388,3 +388,19 @@ class TestFC18ConfdPollLoop:
                 f"kept arriving; status: {whitelist_status(d)}"
             )
             assert d.backend.writes[-1][0] - emptied >= settle
+
+
+class TestRestore:
+    def test_deleted_table_is_restored_within_seconds(self, tmp_path: Path) -> None:
+        """Another tool's "flush ruleset" or a hand "delete table" is repaired by the presence
+        check (every few seconds), not only by the 5-minute resync."""
+        etc = tmp_path / "etc"
+        etc.mkdir()
+        write_text(etc / "allow.txt", "192.0.2.10\n")
+        write_text(etc / "ports.txt", "22/tcp\n")
+        config = make_config(tmp_path, etc / "allow.txt", etc / "ports.txt")
+        with running_daemon(config) as d:
+            before = d.writes
+            nft({"delete": {"table": {"family": "inet", "name": d.settings.table}}})
+            d.wait_live(lambda c: set(c.v4) == nets("192.0.2.10"), 6, "the restored table")
+            assert d.writes == before + 1

@@ -99,6 +99,9 @@ class CountingBackend:
     def counters(self) -> dict[str, tuple[int, int]]:
         return self.inner.counters()
 
+    def present(self) -> bool:
+        return self.inner.present()
+
     def apply(self, tx: Transaction) -> None:
         if not tx:
             self.inner.apply(tx)
