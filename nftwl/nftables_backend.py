@@ -8,6 +8,7 @@ element is rendered from typed values.
 from __future__ import annotations
 
 import ipaddress
+import re
 import threading
 from typing import Any
 
@@ -41,6 +42,8 @@ from nftwl.transaction import (
 FAMILY = "inet"
 _KINDS = {(k.key_type.replace(" ", ""), k.interval): k for k in SetKind}
 _PROTO_NUMBERS = {6: Proto.TCP, 17: Proto.UDP}
+RULE_TAG_PREFIX = "nftwl/"
+_OUR_SET = re.compile(r"\A[A-Za-z][A-Za-z0-9_]{0,31}_(v4_hosts|v4_nets|v6_hosts|v6_nets|ports)\Z")
 
 JSON = dict[str, Any]
 
@@ -103,6 +106,7 @@ class NftablesBackend:
         state = TableState(name=self.table)
         rules: list[str | None] = []
         others: list[str] = []
+        ours = foreign_objects = False
         for item in items:
             if "set" in item:
                 parsed = _parse_set(item["set"])
@@ -110,18 +114,31 @@ class NftablesBackend:
             elif "chain" in item:
                 c = item["chain"]
                 if c["name"] == CHAIN and c.get("hook") == "input" and c.get("type") == "filter":
-                    state.chain = ChainSpec(priority=int(c.get("prio", 0)))
+                    state.chain = ChainSpec(
+                        priority=int(c.get("prio", 0)), policy=str(c.get("policy", "accept"))
+                    )
                 elif c["name"] == CHAIN:
                     state.chain = ChainSpec(hook=str(c.get("hook", "")), priority=-1000)
                 else:
                     others.append(c["name"])
-            elif "rule" in item and item["rule"].get("chain") == CHAIN:
-                rules.append(item["rule"].get("comment"))
-            elif "map" in item or "flowtable" in item or "counter" in item:
-                # Nothing nftwl writes; a table we own should not hold it. Reported, not touched.
-                pass
+            elif "rule" in item:
+                comment = item["rule"].get("comment")
+                ours = ours or str(comment).startswith(RULE_TAG_PREFIX)
+                if item["rule"].get("chain") == CHAIN:
+                    rules.append(comment)
+            elif any(k in item for k in ("map", "flowtable", "counter", "quota", "ct helper")):
+                foreign_objects = True
         state.rules = tuple(rules)
         state.other_chains = tuple(others)
+        # A table nftwl did not make must never be taken over (its rules would be flushed): it
+        # is ours if one of its rules carries our tag, or if it holds nothing but sets named
+        # the way nftwl names them (our chain deleted by hand).
+        state.owned = ours or (
+            not others
+            and state.chain is None
+            and not foreign_objects
+            and all(_OUR_SET.match(name) for name in state.sets)
+        )
         return state
 
     def present(self) -> bool:
@@ -170,7 +187,7 @@ class NftablesBackend:
                             "type": "filter",
                             "hook": c.hook,
                             "prio": c.priority,
-                            "policy": "accept",
+                            "policy": c.policy,
                         }
                     }
                 }

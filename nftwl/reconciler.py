@@ -153,7 +153,7 @@ class Reconciler:
         """On first contact, what the kernel enforces is the last good version of each whitelist
         it holds; it wins over the snapshot, which may be older (a failed save) or from before
         a hand repair. The snapshot counts only for whitelists the kernel lacks (after a boot)."""
-        if live is None:
+        if live is None or not live.owned:
             return
         for name in whitelists_in(live):
             if name in self.settings.whitelists:
@@ -187,6 +187,13 @@ class Reconciler:
                 # Nothing good to enforce yet: do not create a table just to hold no whitelist.
                 converged = True
                 break
+            if live is not None and not live.owned:
+                return self._failed(
+                    outcome,
+                    f"table inet {self.settings.table} exists but was not created by nftwl "
+                    "(no rule carries its tag); nftwl never takes over another tool's table. "
+                    "Set 'table' to another name, or delete that table if it is a leftover",
+                )
             tx = plan(table, live)
             if not tx:
                 converged = True

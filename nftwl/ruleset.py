@@ -58,6 +58,8 @@ class ChainSpec:
     name: str = CHAIN
     hook: str = "input"
     priority: int = 0
+    policy: str = "accept"
+    """Always accept: nftwl only drops what its guard rules match (a hand-set 'drop' is drift)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class TableState:
     sets: dict[str, SetState] = field(default_factory=dict)
     other_chains: tuple[str, ...] = ()
     """Live chains in the table other than nftwl's own (left over or hand-made)."""
+    owned: bool = True
+    """False for a live table nftwl did not create: it is then never written to."""
 
 
 def split_hosts(

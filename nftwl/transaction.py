@@ -124,7 +124,7 @@ class Transaction:
                 case AddChain(chain=c):
                     lines.append(
                         f"add chain {t} {c.name} {{ type filter hook {c.hook} "
-                        f"priority {c.priority}; policy accept; }}"
+                        f"priority {c.priority}; policy {c.policy}; }}"
                     )
                 case FlushChain(chain=c):
                     lines.append(f"flush chain {t} {c}")

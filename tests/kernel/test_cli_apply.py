@@ -18,8 +18,10 @@ from nftwl.parsing import parse_ports, parse_sources
 from nftwl.transaction import Transaction
 from tests.kernel.helpers import (
     REAL_DATA,
+    list_table,
     list_table_bytes,
     live_family,
+    nft,
     write_config,
 )
 
@@ -330,3 +332,72 @@ class TestCtl:
         cfg, _ = small_config(tmp_path, "192.0.2.0/24\n")
         assert ctl.main(["--config", str(cfg), "show", "--json"]) == 1
         assert "does not exist" in capsys.readouterr().err
+
+
+class TestOwnership:
+    def test_foreign_table_of_the_same_name_is_never_taken_over(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A host's own 'table inet filter' named in the config is refused, not rewritten."""
+        t = {"family": "inet", "table": "filter"}
+        nft(
+            {"add": {"table": {"family": "inet", "name": "filter"}}},
+            {
+                "add": {
+                    "chain": {
+                        **t,
+                        "name": "input",
+                        "type": "filter",
+                        "hook": "input",
+                        "prio": 0,
+                        "policy": "drop",
+                    }
+                }
+            },
+            {"add": {"set": {**t, "name": "blocklist", "type": "ipv4_addr"}}},
+            {
+                "add": {
+                    "rule": {
+                        **t,
+                        "chain": "input",
+                        "expr": [
+                            {
+                                "match": {
+                                    "op": "==",
+                                    "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                                    "right": 22,
+                                }
+                            },
+                            {"accept": None},
+                        ],
+                    }
+                }
+            },
+        )
+        before = list_table_bytes("inet", "filter")
+        cfg, _ = small_config(tmp_path, "192.0.2.10\n", table="filter")
+        assert cli.main(["apply", "--config", str(cfg)]) == 1
+        assert "not created by nftwl" in capsys.readouterr().err
+        assert list_table_bytes("inet", "filter") == before
+
+    def test_hand_set_drop_policy_is_repaired(self, tmp_path: Path) -> None:
+        """A 'policy drop' set by hand on nftwl's chain is drift: the next apply restores accept."""
+        cfg, _ = small_config(tmp_path, "192.0.2.10\n")
+        assert cli.main(["apply", "--config", str(cfg)]) == 0
+        chain = {"family": "inet", "table": "nftwl", "name": "input"}
+        nft(
+            {
+                "add": {
+                    "chain": {
+                        **chain,
+                        "type": "filter",
+                        "hook": "input",
+                        "prio": 0,
+                        "policy": "drop",
+                    }
+                }
+            }
+        )
+        assert cli.main(["apply", "--config", str(cfg)]) == 0
+        listed = [i["chain"] for i in list_table("inet", "nftwl") if "chain" in i]
+        assert [c["policy"] for c in listed] == ["accept"]
