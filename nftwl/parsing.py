@@ -28,7 +28,8 @@ from nftwl.model import IPv4Network, IPv6Network, PortRange, Proto, WhitelistCon
 _BOM = "\ufeff"
 # re.ASCII: "٤٤٣" is a digit to Python, but no operator means port 443 by it.
 _PORT_RE = re.compile(
-    r"^(?P<low>\d+)(?:\s*[-:]\s*(?P<high>\d+))?(?:\s*/\s*(?P<proto>[A-Za-z]+))?$", re.ASCII
+    r"\A(?P<low>\d{1,5})(?:\s*[-:]\s*(?P<high>\d{1,5}))?(?:\s*/\s*(?P<proto>[A-Za-z]+))?\Z",
+    re.ASCII,
 )
 _MAX_LINE = 4096
 
@@ -52,8 +53,11 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
     """Yield (line number, entry) with BOM, CR, comments and surrounding blanks removed."""
     if text.startswith(_BOM):
         text = text[len(_BOM) :]
-    for number, raw in enumerate(text.splitlines(), start=1):
-        entry = raw.split("#", 1)[0].strip()
+    # Lines end at "\n" only (a trailing "\r" is dropped). str.splitlines() would also split
+    # at U+2028, form feed, 0x1c-0x1e and more: "# old: 10.0.0.0/8" with one of those before
+    # the address would turn a comment into an active entry, and shift every line number.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        entry = raw.removesuffix("\r").split("#", 1)[0].strip(" \t")
         if entry:
             yield number, entry
 
@@ -73,6 +77,10 @@ def _to_networks(entry: str) -> list[IPv4Network | IPv6Network]:
             a = ipaddress.ip_address(first)
             b = ipaddress.ip_address(last)
         except ValueError as exc:
+            if any(c.isalpha() and c.lower() not in "abcdef" for c in entry):
+                raise ValueError(
+                    "not an IP address, network or range (host names are never resolved)"
+                ) from None
             raise ValueError(f"not a valid address range: {exc}") from None
         a, b = _unmap(a), _unmap(b)
         if a.version != b.version:

@@ -32,6 +32,7 @@ from nftwl.state import load_snapshot, save_snapshot, save_status
 log = logging.getLogger(__name__)
 
 Desired = dict[str, tuple[WhitelistContent, Action]]
+MAX_STATUS_PROBLEMS = 100
 
 
 @dataclass
@@ -44,10 +45,14 @@ class WhitelistStatus:
     in_force: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        # A garbage file can have millions of bad lines; the status file shows the first ones.
+        shown = self.problems[:MAX_STATUS_PROBLEMS]
+        if len(self.problems) > len(shown):
+            shown.append(f"... and {len(self.problems) - len(shown)} more")
         return {
             "state": self.state,
             "reason": self.reason,
-            "problems": self.problems,
+            "problems": shown,
             "in_force": self.in_force,
         }
 
@@ -112,6 +117,11 @@ class Reconciler:
         if content.has_sources and content.ports:
             self.empty_since.pop(name, None)
             status = WhitelistStatus("applied", problems=problems)
+            everyone = [str(n) for n in content.v4 if n.prefixlen == 0]
+            everyone += [str(n) for n in content.v6 if n.prefixlen == 0]
+            if everyone:
+                # Legal, but it allows every source of that family: the operator should know.
+                status.reason = f"allows every source: {', '.join(everyone)}"
             if problems:
                 status.reason = f"{len(problems)} invalid line(s) skipped (invalid_input = lenient)"
             return content, status
@@ -266,7 +276,7 @@ class Reconciler:
             previous = self.last_outcome.statuses.get(name)
             if previous == status:
                 continue
-            if status.state != "applied" or status.problems:
+            if status.state != "applied" or status.problems or status.reason:
                 log.warning("whitelist %s: %s", name, status.reason)
                 for p in status.problems[:20]:
                     log.warning("  %s", p)

@@ -19,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -27,6 +28,8 @@ from nftwl.model import Action
 
 DEFAULT_CONFIG = Path("/etc/nftwl/nftwl.toml")
 # nft object names: a whitelist name becomes part of set names such as "<name>_v4_nets".
+# For pydantic (Rust regex: "$" is the end of the text) and re.fullmatch (Python's "$" would
+# also match before a trailing newline, letting "a\n" through).
 _NAME = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
 
 
@@ -60,8 +63,10 @@ class Settings(BaseSettings):
     """Name of the ``inet`` table nftwl owns. Nothing outside it is ever touched."""
     state_dir: Path = Path("/var/lib/nftwl")
     """Where the last-known-good snapshot and the status file live."""
-    chain_priority: int = Field(0, ge=-400, le=400)
-    """Priority of nftwl's input base chain (0 is nft's "filter")."""
+    chain_priority: int = Field(0, ge=-199, le=400)
+    """Priority of nftwl's input base chain (0 is nft's "filter"). Not below -199: before
+    conntrack (-200) "ct state established" never matches, and removing a source would cut its
+    open connections."""
     invalid_input: Literal["strict", "lenient"] = "strict"
     """strict: one bad line refuses the whole update. lenient: apply the valid lines."""
     debounce_ms: int = Field(300, ge=10, le=60_000)
@@ -124,14 +129,18 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         try:
             with open(toml_file, "rb") as fh:
                 tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError too
             raise ConfigError(f"{path}: cannot read config: {exc}") from None
 
     class _FromFile(Settings):
         _toml_file: ClassVar[Path | None] = toml_file
 
     try:
+        _check_environment()
         loaded = _FromFile(**overrides)
+    except SettingsError as exc:
+        # pydantic-settings could not even decode a value (e.g. NFTWL_WHITELISTS=garbage).
+        raise ConfigError(f"environment: {exc}") from None
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path if toml_file else None)) from None
     loaded = loaded.model_copy(
@@ -142,9 +151,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     loaded = loaded.model_copy(update={"state_dir": loaded.resolve(loaded.state_dir)})
     bad = [n for n in loaded.whitelists if not _valid_name(n)]
     if bad:
+        shown = bad[0] if bad[0].isprintable() else repr(bad[0])
         where = f"{path}: " if toml_file else ""
         raise ConfigError(
-            f"{where}whitelists.{bad[0]}: name must start with a letter and hold only"
+            f"{where}whitelists.{shown}: name must start with a letter and hold only"
             " letters, digits and '_' (at most 32 characters)"
         )
     if not loaded.whitelists:
@@ -153,7 +163,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
 
 def _valid_name(name: str) -> bool:
-    return re.match(_NAME, name) is not None
+    return re.fullmatch(_NAME[1:-1], name) is not None
+
+
+def _check_environment() -> None:
+    """An NFTWL_* variable that names no setting is a typo; say so instead of ignoring it."""
+    known = {f.upper() for f in Settings.model_fields if f != "config_file"} | {"CONFIG"}
+    for var in os.environ:
+        if var.startswith("NFTWL_") and var[6:].split("__")[0] not in known:
+            raise ConfigError(f"environment {var}: unknown setting (see the README for the keys)")
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

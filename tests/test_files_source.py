@@ -218,3 +218,21 @@ class TestChanges:
         src = FileSource({"default": (gone / IPS, gone / PORTS)})
         with pytest.raises(FileNotFoundError, match="gone"):
             next(src.changes(threading.Event(), 100))
+
+
+class TestSpecialFiles:
+    def test_fifo_in_place_of_a_whitelist_does_not_hang(self, tmp_path: Path) -> None:
+        """A FIFO is refused at once (a blocking open would hang the daemon past SIGTERM)."""
+        fifo = tmp_path / "whiteiplist.txt"
+        os.mkfifo(fifo)
+        (tmp_path / "whiteportlist.txt").write_text("22\n")
+        result = load_files(fifo, tmp_path / "whiteportlist.txt")
+        assert result.unavailable is not None
+        assert "not a regular file" in result.unavailable
+
+    def test_directory_in_place_of_a_whitelist_is_unavailable(self, tmp_path: Path) -> None:
+        """A directory where the file should be is reported, never read as empty."""
+        (tmp_path / "whiteiplist.txt").mkdir()
+        (tmp_path / "whiteportlist.txt").write_text("22\n")
+        result = load_files(tmp_path / "whiteiplist.txt", tmp_path / "whiteportlist.txt")
+        assert result.unavailable is not None

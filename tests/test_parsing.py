@@ -120,7 +120,7 @@ class TestSourceEntries:
             ("2001:db8::1/32", "host bits set; did you mean 2001:db8::/32?"),
             ("example.com", "host names are never resolved"),
             ("localhost", "host names are never resolved"),
-            ("my-host.example.com", "not a valid address range"),
+            ("my-host.example.com", "host names are never resolved"),
             ("fe80::1%eth0", "scoped IPv6"),
             ("fe80::/64%eth0", "scoped IPv6"),
             ("192.0.2.20-192.0.2.10", "reversed range; did you mean 192.0.2.10-192.0.2.20?"),
@@ -173,24 +173,32 @@ class TestSourceFileStructure:
             "\ufeff192.0.2.1\n# comment\n\n2001:db8::/48",
             "\ufeff192.0.2.1\r\n   # indented comment\r\n \t \r\n2001:db8::/48 # trailing\r\n",
             "192.0.2.1   # the demo client\n#2001:db8::1\n\n2001:db8::/48#no space\n",
-            "192.0.2.1\r# old mac line ends\r\r2001:db8::/48\r",
         ],
-        ids=["lf", "crlf", "bom", "bom-crlf-indented", "trailing-comments", "cr"],
+        ids=["lf", "crlf", "bom", "bom-crlf-indented", "trailing-comments"],
     )
     def test_layout_variants_give_the_same_content(self, text: str) -> None:
-        """BOM, CRLF/CR line ends, blank lines and comments (also after an entry) are ignored."""
+        """BOM, CRLF line ends, blank lines and comments (also after an entry) are ignored."""
         parsed = parse_sources(text, "allow.txt")
         assert parsed.errors == []
         assert nets(parsed) == ["192.0.2.1/32", "2001:db8::/48"]
         assert parsed.entries == 2
+
+    @pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\x1c", "\r"])
+    def test_only_newline_ends_a_line(self, sep: str) -> None:
+        """A comment containing another line-separator character stays a comment: the address
+        after it is not activated, and later line numbers stay right."""
+        text = f"192.0.2.1\n# retired, do not re-enable:{sep}0.0.0.0/0\nbad\n"
+        parsed = parse_sources(text, "allow.txt")
+        assert nets(parsed) == ["192.0.2.1/32"]
+        assert [p.line for p in parsed.errors] == [3]
 
     def test_line_numbers_count_blank_and_comment_lines(self) -> None:
         """Reported line numbers are the file's physical lines, including comments and blanks."""
         text = "\ufeff# header\r\n\r\n192.0.2.1\r\n\r\nnot-an-ip # bad\r\n"
         (problem,) = parse_sources(text, "/etc/nftwl/whiteiplist.txt").errors
         assert str(problem) == (
-            "/etc/nftwl/whiteiplist.txt:5: 'not-an-ip': not a valid address range: "
-            "'not' does not appear to be an IPv4 or IPv6 address"
+            "/etc/nftwl/whiteiplist.txt:5: 'not-an-ip': not an IP address, network or range "
+            "(host names are never resolved)"
         )
 
     def test_every_bad_line_is_reported(self) -> None:

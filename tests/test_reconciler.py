@@ -659,3 +659,26 @@ class TestFailuresAndPersistence:
         outcome = rec.reconcile()
         assert outcome.statuses["default"].state == "held"
         assert live_content(newer).v4 == (IPv4Network("203.0.113.9/32"),)
+
+
+class TestOperatorSignals:
+    def test_whitelisting_everyone_is_applied_with_a_warning(
+        self, tmp_path: Path, fake: CountingFake, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """0.0.0.0/0 is legal but allows every IPv4 source: applied, and said out loud."""
+        rec = Reconciler(
+            make_settings(tmp_path), fake, ScriptedSource(default=result("0.0.0.0/0\n", "22\n"))
+        )
+        outcome = rec.reconcile()
+        assert outcome.statuses["default"].state == "applied"
+        assert "allows every source: 0.0.0.0/0" in outcome.statuses["default"].reason
+        assert "allows every source" in caplog.text
+
+    def test_status_file_caps_the_problem_list(self, tmp_path: Path, fake: CountingFake) -> None:
+        """A file with thousands of bad lines does not make a status file of the same size."""
+        bad = "".join(f"bad{i}\n" for i in range(5000))
+        rec = Reconciler(make_settings(tmp_path), fake, ScriptedSource(default=result(bad, "22\n")))
+        rec.reconcile()
+        problems = status_file(tmp_path)["whitelists"]["default"]["problems"]
+        assert len(problems) == 101
+        assert problems[-1] == "... and 4900 more"

@@ -302,3 +302,41 @@ class TestSettingsClass:
         s = Settings(config_file=Path("/srv/conf/nftwl.toml"))
         assert s.resolve(Path("/x/y.txt")) == Path("/x/y.txt")
         assert s.resolve(Path("y.txt")) == Path("/srv/conf/y.txt")
+
+
+class TestHostileConfig:
+    def test_unknown_environment_variable_is_an_error(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A typo in an NFTWL_* variable is reported, not silently ignored."""
+        monkeypatch.setenv("NFTWL_WHITELIST__DEFAULT__ACTION", "reject")
+        with pytest.raises(ConfigError, match="NFTWL_WHITELIST__DEFAULT__ACTION: unknown setting"):
+            load_settings()
+
+    def test_undecodable_environment_value_is_a_config_error(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """NFTWL_WHITELISTS that is not JSON gives a ConfigError, not a traceback."""
+        monkeypatch.setenv("NFTWL_WHITELISTS", "garbage")
+        with pytest.raises(ConfigError, match="environment"):
+            load_settings()
+
+    def test_binary_config_file_is_a_config_error(self, tmp_path: Path) -> None:
+        """A config file that is not UTF-8 is reported with its path."""
+        cfg = tmp_path / "c.toml"
+        cfg.write_bytes(b"\x82\xff\x00table")
+        with pytest.raises(ConfigError, match="cannot read config"):
+            load_settings(cfg)
+
+    def test_whitelist_name_with_trailing_newline_is_refused(self, tmp_path: Path) -> None:
+        """'$' in a Python regex matches before a final newline; names must not slip through."""
+        cfg = tmp_path / "c.toml"
+        cfg.write_text('[whitelists."a\\n"]\n')
+        with pytest.raises(ConfigError, match="name must start with a letter"):
+            load_settings(cfg)
+
+    def test_priority_before_conntrack_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Below -199 'ct state established' would never match; the setting is refused."""
+        monkeypatch.setenv("NFTWL_CHAIN_PRIORITY", "-250")
+        with pytest.raises(ConfigError, match="chain_priority"):
+            load_settings()

@@ -12,6 +12,8 @@ causes a kernel write.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +32,13 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 
 def read_text(path: Path) -> str:
     """Read an input file as UTF-8 text. Raises OSError or ValueError with a usable message."""
-    with open(path, "rb") as fh:
+    # O_NONBLOCK: opening a FIFO put in place of the file must not hang the daemon (a blocked
+    # open() ignores SIGTERM). Anything but a regular file is refused before reading.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError("not a regular file")
+    with os.fdopen(fd, "rb") as fh:
         data = fh.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
