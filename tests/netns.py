@@ -2,10 +2,12 @@
 
 Linux keeps the network namespace per thread: ``unshare(CLONE_NEWNET)`` moves only the calling
 thread into a new, empty namespace, and threads and child processes it starts afterwards are
-born there too. libnftables talks netlink from the calling thread, so everything a kernel test
-does (nft transactions, sockets, a daemon thread, a subprocess) happens in the new namespace
-and never in the host's. On exit the thread switches back with ``setns`` and the namespace
-disappears with its last user.
+born there too. Sockets belong to the namespace they were created in, and so does a
+libnftables context (it opens its netlink socket when created): a context created inside the
+block works on the new namespace only, one created before it would still reach the old one.
+tests/conftest.py therefore refuses any context created in the host namespace or used outside
+the namespace it was created in. On exit the thread switches back with ``setns`` and the
+namespace disappears with its last user.
 """
 
 from __future__ import annotations

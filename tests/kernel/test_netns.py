@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from tests.netns import HOST_NETNS
 
 
@@ -22,3 +24,14 @@ class TestFreshNetns:
         assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
         inode = os.stat(f"/proc/{os.getpid()}/task/{os.getpid()}/ns/net").st_ino
         assert inode == netns
+
+    def test_context_is_refused_outside_its_namespace(self, netns: int) -> None:
+        """A libnftables context created in one test namespace cannot be used from another
+        (a context keeps the socket of the namespace it was born in)."""
+        from nftwl.nftables_backend import NftablesBackend
+        from tests.netns import fresh_netns
+
+        backend = NftablesBackend("nftwl")
+        assert backend.read() is None
+        with fresh_netns(), pytest.raises(AssertionError, match="outside its test namespace"):
+            backend.read()
