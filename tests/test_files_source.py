@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -236,3 +237,39 @@ class TestSpecialFiles:
         (tmp_path / "whiteportlist.txt").write_text("22\n")
         result = load_files(tmp_path / "whiteiplist.txt", tmp_path / "whiteportlist.txt")
         assert result.unavailable is not None
+
+
+class TestWatchedDirectoryReplaced:
+    def test_removed_and_recreated_directory_is_watched_again(self, tmp_path: Path) -> None:
+        """After 'rm -rf dir; mkdir dir' the watcher follows the new directory: a later write
+        in it is reported (the old inotify watch died with the old directory)."""
+        d = tmp_path / "etc"
+        d.mkdir()
+        (d / "a.txt").write_text("192.0.2.1\n")
+        (d / "p.txt").write_text("22\n")
+        source = FileSource({"x": (d / "a.txt", d / "p.txt")}, 50)
+        stop = threading.Event()
+        seen: list[float] = []
+
+        def follow() -> None:
+            for changed in source.changes(stop, 100):
+                if changed:
+                    seen.append(time.monotonic())
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        try:
+            time.sleep(0.4)
+            shutil.rmtree(d)
+            time.sleep(0.4)
+            d.mkdir()
+            time.sleep(0.6)
+            written = time.monotonic()
+            (d / "a.txt").write_text("192.0.2.2\n")
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and not any(t > written for t in seen):
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+        assert any(t > written for t in seen), "the write in the new directory went unseen"

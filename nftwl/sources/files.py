@@ -98,16 +98,33 @@ class FileSource:
         return p.name in self.relevant.get(p.parent, ())
 
     def changes(self, stop: threading.Event, tick_ms: int) -> Iterator[bool]:
-        dirs = {d.resolve() for d in self.relevant}
+        dirs = sorted({d.resolve() for d in self.relevant})
         missing = [d for d in dirs if not d.is_dir()]
         if missing:
             raise FileNotFoundError(f"watched directory does not exist: {missing[0]}")
+        while not stop.is_set():
+            identity = _identities(dirs)
+            yield from self._watch(dirs, identity, stop, tick_ms)
+            if stop.is_set():
+                return
+            # A watched directory was removed or replaced: the inotify watch went with it.
+            # Wait for it to exist again, then watch the new one and reload (the files in it
+            # may have changed meanwhile).
+            log.warning("a watched directory was removed or replaced; watching it again")
+            while not stop.is_set() and not all(d.is_dir() for d in dirs):
+                yield False
+                stop.wait(tick_ms / 1000)
+            yield True
+
+    def _watch(
+        self, dirs: list[Path], identity: list[tuple[int, int]], stop: threading.Event, tick_ms: int
+    ) -> Iterator[bool]:
         # Filtered here, not by watchfiles: watchfiles swallows a batch of only irrelevant events
         # without yielding, and its timeout restarts with every batch, so a directory that never
         # goes quiet (confd writing stage files) would starve the daemon of ticks: an allowed
         # empty list would never settle, drift would never be repaired. Such a batch is a tick.
         for batch in watchfiles.watch(
-            *sorted(dirs),
+            *dirs,
             watch_filter=None,
             debounce=max(self.debounce_ms, 50),
             step=50,
@@ -123,3 +140,18 @@ class FileSource:
             if relevant:
                 log.debug("file events: %s", relevant)
             yield bool(relevant)
+            if _identities(dirs) != identity:
+                return
+
+
+def _identities(dirs: list[Path]) -> list[tuple[int, int]]:
+    """(device, inode) of each directory; (0, 0) for one that is gone."""
+    out = []
+    for d in dirs:
+        try:
+            st = d.stat()
+        except OSError:
+            out.append((0, 0))
+        else:
+            out.append((st.st_dev, st.st_ino))
+    return out
