@@ -177,6 +177,11 @@ def main() -> int:
     if os.environ.get("NFTWL_BENCH_NETNS") != "1":
         env = {**os.environ, "NFTWL_BENCH_NETNS": "1"}
         return subprocess.run(["unshare", "--net", sys.executable, *sys.argv], env=env).returncode
+    # The variable alone proves nothing: a fresh namespace holds only loopback.
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    if len(links.splitlines()) != 1:
+        print("apply_bench: not in a fresh network namespace; refusing", file=sys.stderr)
+        return 2
     print(f"# nftwl apply bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}")
     crossover([int(s) for s in args.sizes.split(",")], args.reps)

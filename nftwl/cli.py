@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from nftwl import daemon, logs
+from nftwl import __version__, daemon, logs
 from nftwl.backend import Backend
 from nftwl.errors import ConfigError, NftwlError
 from nftwl.fake import FakeBackend
@@ -27,6 +27,7 @@ exit codes: 0 success (or nothing to change), 1 input or kernel problem (the pre
 stay in force), 2 usage or configuration error.
 
 Rules stay in force when nftwl stops. Remove them with: nft delete table inet <table>
+Inspect what is enforced with nftwl-ctl (show, status).
 """
 
 
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"nftwl {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sp: argparse.ArgumentParser) -> None:
@@ -46,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help=f"TOML config file (default {DEFAULT_CONFIG}, or $NFTWL_CONFIG)",
         )
-        sp.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+        sp.add_argument(
+            "--log-level",
+            choices=["debug", "info", "warning", "error"],
+            help="override log_level from the config",
+        )
 
     run = sub.add_parser(
         "run",

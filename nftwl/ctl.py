@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print the live whitelists from the kernel")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("whitelist", nargs="?", help="only this whitelist")
-    status = sub.add_parser("status", help="what the daemon last did and why")
+    status = sub.add_parser(
+        "status",
+        help="what the daemon last did and why",
+        description="Read the status file the last nftwl run or apply wrote. Exit 0 when every "
+        "whitelist is applied, 3 when one is held, pending or failed, 1 on errors.",
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -98,7 +104,7 @@ def _status(state_dir: Path, as_json: bool) -> int:
         print(json.dumps(status, indent=2))
         return 0
     print(f"table inet {status.get('table')}  updated {status.get('updated')}", end="")
-    print(f"  pid {status.get('pid')}")
+    print(f"  by pid {status.get('pid')} ({_liveness(status.get('pid'))})")
     change = status.get("last_change")
     if change:
         print(f"last change {change['at']} ({change['ms']} ms): {change['summary']}")
@@ -114,6 +120,18 @@ def _status(state_dir: Path, as_json: bool) -> int:
             print(f"  {p}")
         healthy = healthy and state == "applied"
     return 0 if healthy else 3
+
+
+def _liveness(pid: object) -> str:
+    if not isinstance(pid, int) or pid <= 0:
+        return "unknown"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "no longer running"
+    except PermissionError:
+        pass
+    return "running"
 
 
 def entrypoint() -> None:

@@ -13,6 +13,12 @@ if [[ "${1:-}" != "--inside" ]]; then
 fi
 
 # --- from here on we are inside the new network namespace ---
+# Refuse to go on in a namespace that has more than loopback (i.e. not a fresh one), whatever
+# argument the script was given.
+if [[ $(ip -o link show | wc -l) -ne 1 ]]; then
+  echo "demo: not in a fresh network namespace; run it as: bash scripts/demo.sh" >&2
+  exit 2
+fi
 ip link set lo up
 work=$(mktemp -d /tmp/nftwl-demo.XXXXXX)
 cp examples/nftwl.toml examples/whiteiplist.txt examples/whiteportlist.txt "$work/"
@@ -68,5 +74,6 @@ probe 127.0.0.3 127.0.0.1 8080
 step "SIGTERM: the daemon stops, the rules stay in force"
 kill "$daemon"; wait "$daemon" || true; daemon=
 nft list chain inet nftwl input
-probe 127.0.0.2 127.0.0.1 8080
+probe 127.0.0.2 127.0.0.1 8080   # still whitelisted
+probe 127.0.0.4 127.0.0.1 8080   # never whitelisted: still dropped with no daemon running
 step "done: the namespace and everything in it disappear on exit"

@@ -357,7 +357,7 @@ class TestCtlStatus:
         cfg = self._setup(tmp_path, self.HEALTHY)
         assert ctl.main(["--config", str(cfg), "status"]) == 0
         out = capsys.readouterr().out
-        assert "table inet nftwl  updated 2026-12-03T10:00:01Z  pid 4242" in out
+        assert "table inet nftwl  updated 2026-12-03T10:00:01Z  by pid 4242" in out
         assert "last change 2026-12-03T10:00:00Z (4.2 ms): web_v4_hosts +1 -0" in out
         assert "web: applied" in out
         assert "in force: 2 IPv4, 1 IPv6 blocks, 3 port ranges" in out
