@@ -94,19 +94,23 @@ def crossover(sizes: list[int], reps: int) -> None:
             print("| " + " | ".join([*row, f"{d / full:.2f}", picks]) + " |")
             fits.append((n, k, d, full))
         subprocess.run(["nft", "delete", "table", "inet", be.table], check=True)
-    # Per-element constants from the largest size: replace ~ add*n, extra per delete ~ delete*n.
-    n, _, _, full = max(fits)
-    per_delete = [
-        (d2 - d1) / (k2 - k1)
-        for (n1, k1, d1, _), (n2, k2, d2, _) in itertools.pairwise(fits)
-        if n1 == n2 == n
-    ]
-    print(
-        f"\nfitted at N={n}: add ~ {full / n * 1e6:.2f} us/element, "
-        f"delete ~ {statistics.median(per_delete) / n * 1e6:.3f} us per live element per delete "
-        f"(CostModel now: add {DEFAULT_COSTS.add * 1e6:.2f}, "
-        f"delete {DEFAULT_COSTS.delete * 1e6:.3f})"
-    )
+    # In units of one element's bulk-load cost: delta/replace ~ fetch(n) + delete(n) * k.
+    print("\n| N | fetch(n) measured | model | delete(n) measured | model |")
+    print("|---|---|---|---|---|")
+    c = DEFAULT_COSTS
+    for n in sorted({f[0] for f in fits}):
+        rows = [(k, d / full) for (m, k, d, full) in fits if m == n]
+        slope = statistics.median(
+            (r2 - r1) / (k2 - k1) for (k1, r1), (k2, r2) in itertools.pairwise(rows)
+        )
+        fetch = rows[0][1] - slope * rows[0][0]
+        cells = [
+            f"{fetch:.3f}",
+            f"{c.fetch_base + c.fetch_growth * n:.3f}",
+            f"{slope:.3f}",
+            f"{c.delete_base + c.delete_growth * n:.3f}",
+        ]
+        print(f"| {n} | " + " | ".join(cells) + " |")
 
 
 def aws(reps: int) -> None:

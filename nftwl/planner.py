@@ -196,6 +196,8 @@ def _bridge(desired: TableState, live: TableState) -> TableState | None:
             continue  # a new whitelist, or one nftwl did not make: nothing to keep
         old = [h.elements for h in have if h is not None]
         new = [w.elements for w in want]
+        if old == new:
+            continue  # the common case (a no-op, another whitelist changed): nothing to weigh
         moves = False
         removed = added = False
         for h, n in ((0, 1), (2, 3)):  # (hosts, nets) per family

@@ -44,7 +44,9 @@ class TestCostModel:
 
     def test_custom_model_changes_the_choice(self) -> None:
         """The choice follows the constants: with free deletes, a delta always wins."""
-        free_deletes = CostModel(add=1.0, fetch=0.0, delete=0.0)
+        free_deletes = CostModel(
+            fetch_base=0.0, fetch_growth=0.0, delete_base=0.0, delete_growth=0.0
+        )
         assert not free_deletes.prefer_replace(True, 10_000, 9_000, 0, 1_000)
-        dear_deletes = CostModel(add=1e-9, fetch=1.0, delete=1.0)
+        dear_deletes = CostModel(delete_base=1e6)
         assert dear_deletes.prefer_replace(True, 10, 9, 0, 1)
