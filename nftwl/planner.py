@@ -196,8 +196,11 @@ def _bridge(desired: TableState, live: TableState) -> TableState | None:
             continue  # a new whitelist, or one nftwl did not make: nothing to keep
         old = [h.elements for h in have if h is not None]
         new = [w.elements for w in want]
-        if old == new:
-            continue  # the common case (a no-op, another whitelist changed): nothing to weigh
+        # Cheap exits for the common cases (a no-op; only one set of a family changed and the
+        # ports did not): no move between sets and no port change are possible then.
+        changed = [o != n for o, n in zip(old, new, strict=True)]
+        if not changed[4] and not (changed[0] and changed[1]) and not (changed[2] and changed[3]):
+            continue
         moves = False
         removed = added = False
         for h, n in ((0, 1), (2, 3)):  # (hosts, nets) per family
