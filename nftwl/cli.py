@@ -178,6 +178,11 @@ def _validate(args: argparse.Namespace) -> int:
         if not args.quiet:
             for n in parsed.notices:
                 print(f"notice: {n}")
+            if not parsed.entries:
+                print(
+                    f"notice: {path}: no entries; nftwl refuses an empty list unless the "
+                    "whitelist sets allow_empty = true"
+                )
         c = parsed.collapsed
         report.append(
             {

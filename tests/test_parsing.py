@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nftwl import parsing
 from nftwl.model import IPv4Network, IPv6Network, PortRange, Proto, WhitelistContent
 from nftwl.parsing import Parsed, parse_ports, parse_sources
 
@@ -536,3 +537,25 @@ class TestPortDigits:
         parsed = parse_ports(entry + "\n", "ports.txt")
         assert parsed.ports == []
         assert [p.line for p in parsed.errors] == [1]
+
+
+class TestBounds:
+    def test_runaway_file_is_refused_past_the_entry_limit(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """More entries than MAX_ENTRIES is an error (the update is refused), and parsing stops
+        there instead of building millions of objects."""
+        monkeypatch.setattr(parsing, "MAX_ENTRIES", 100)
+        text = "".join(f"10.0.{i // 256}.{i % 256}\n" for i in range(500))
+        parsed = parse_sources(text, "big.txt")
+        assert parsed.entries == 100
+        assert [str(p) for p in parsed.errors] == ["big.txt:101: more than 100 entries; refused"]
+
+    def test_garbage_file_stops_after_the_error_limit(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A file of garbage reports the first MAX_ERRORS bad lines and one line saying so."""
+        monkeypatch.setattr(parsing, "MAX_ERRORS", 10)
+        parsed = parse_ports("x\n" * 5000, "ports.txt")
+        assert len(parsed.errors) == 11
+        assert parsed.errors[-1].reason == "more than 10 bad lines; stopped"
