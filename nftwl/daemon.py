@@ -22,7 +22,7 @@ from nftwl.sources.base import Source
 log = logging.getLogger(__name__)
 
 TICK_MS = 500
-RESYNC_SECONDS = 300.0
+RESYNC_SECONDS = 60.0
 """How often the live table is re-read to repair drift (a hand edit) even without events."""
 PRESENCE_SECONDS = 2.0
 """How often the daemon checks that its table and chain still exist (a cheap listing)."""
@@ -66,6 +66,7 @@ def run(
     rec = Reconciler(settings, backend, source)
     _reconcile(rec, force=True)
     last_resync = last_check = last_attempt = time.monotonic()
+    retry_delay = RETRY_SECONDS
     log.info("watching %d whitelist(s) for table inet %s", len(settings.whitelists), settings.table)
     for changed in source.changes(stop, TICK_MS):
         if stop.is_set():
@@ -75,8 +76,13 @@ def run(
         if resync_now is not None and resync_now.is_set():
             resync_now.clear()
             resync = True
-        if rec.last_outcome.error and now - last_attempt >= RETRY_SECONDS:
+        if rec.last_outcome.error and now - last_attempt >= retry_delay:
+            # Back off while the same error persists (a foreign table, a kernel that keeps
+            # refusing): 5 s, 10 s, ... up to the resync interval.
+            retry_delay = min(retry_delay * 2, resync_seconds)
             resync = True
+        elif not rec.last_outcome.error:
+            retry_delay = RETRY_SECONDS
         if not resync and now - last_check >= PRESENCE_SECONDS:
             last_check = now
             # Another tool's "flush ruleset" (nftables.service reload) or a hand "delete table"

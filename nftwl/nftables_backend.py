@@ -126,28 +126,31 @@ class NftablesBackend:
                 ours = ours or str(comment).startswith(RULE_TAG_PREFIX)
                 if item["rule"].get("chain") == CHAIN:
                     rules.append(comment)
-            elif any(k in item for k in ("map", "flowtable", "counter", "quota", "ct helper")):
-                foreign_objects = True
+            elif not {"table", "metainfo"} & item.keys():
+                foreign_objects = True  # a map, counter, quota, flowtable, ct object, ...
         state.rules = tuple(rules)
         state.other_chains = tuple(others)
         # A table nftwl did not make must never be taken over (its rules would be flushed): it
-        # is ours if one of its rules carries our tag, or if it holds nothing but sets named
-        # the way nftwl names them (our chain deleted by hand).
+        # is ours if one of its rules carries our tag, or if it holds nothing that nftwl would
+        # not make itself: sets named the way nftwl names them and an empty "input" chain (what
+        # is left after "nft flush table" or "flush chain", or a hand "delete chain").
         state.owned = ours or (
             not others
-            and state.chain is None
+            and not rules
             and not foreign_objects
             and all(_OUR_SET.match(name) for name in state.sets)
         )
         return state
 
     def present(self) -> bool:
-        chain = {"family": FAMILY, "table": self.table, "name": CHAIN}
-        try:
-            self._run([{"list": {"chain": chain}}])
-        except TransactionError:
-            return False
-        return True
+        # "list chains", not "list chain": listing one chain makes libnftables fetch every set
+        # element first (0.4 s at 100k blocks); the chain list is a few milliseconds.
+        out = self._run([{"list": {"chains": {"family": FAMILY}}}])
+        items = out.get("nftables", []) if isinstance(out, dict) else []
+        return any(
+            i.get("chain", {}).get("table") == self.table and i["chain"].get("name") == CHAIN
+            for i in items
+        )
 
     def counters(self) -> dict[str, tuple[int, int]]:
         items = self._list_table() or []

@@ -49,6 +49,9 @@ class Parsed:
     notices: list[InputProblem] = field(default_factory=list)
     entries: int = 0
     """How many non-blank, non-comment lines there were."""
+    truncated: str = ""
+    """Why parsing stopped early (too many entries or errors). The good lines so far are then
+    not the whole file: the input must be refused even in lenient mode."""
     collapsed: WhitelistContent = field(default_factory=WhitelistContent)
     """The good lines normalised (addresses collapsed, ports merged), computed once."""
 
@@ -57,11 +60,12 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
     """Yield (line number, entry) with BOM, CR, comments and surrounding blanks removed."""
     if text.startswith(_BOM):
         text = text[len(_BOM) :]
-    # Lines end at "\n" only (a trailing "\r" is dropped). str.splitlines() would also split
-    # at U+2028, form feed, 0x1c-0x1e and more: "# old: 10.0.0.0/8" with one of those before
-    # the address would turn a comment into an active entry, and shift every line number.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        entry = raw.removesuffix("\r").split("#", 1)[0].strip(" \t")
+    # Lines end at LF, CRLF or CR, and nothing else. str.splitlines() would also split at
+    # U+2028, form feed, 0x1c-0x1e and more: "# old: 10.0.0.0/8" with one of those before the
+    # address would turn a comment into an active entry, and shift every line number.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, raw in enumerate(lines, start=1):
+        entry = raw.split("#", 1)[0].strip(" \t")
         if entry:
             yield number, entry
 
@@ -128,14 +132,11 @@ def _bounded(text: str, origin: str, out: Parsed) -> Iterator[tuple[int, str]]:
     bad lines: a garbage or runaway file must not take gigabytes to parse and report."""
     for number, entry in _lines(text):
         if out.entries >= MAX_ENTRIES:
-            out.errors.append(
-                InputProblem(origin, number, "", f"more than {MAX_ENTRIES} entries; refused")
-            )
-            return
-        if len(out.errors) >= MAX_ERRORS:
-            out.errors.append(
-                InputProblem(origin, number, "", f"more than {MAX_ERRORS} bad lines; stopped")
-            )
+            out.truncated = f"more than {MAX_ENTRIES} entries; refused"
+        elif len(out.errors) >= MAX_ERRORS:
+            out.truncated = f"more than {MAX_ERRORS} bad lines; stopped"
+        if out.truncated:
+            out.errors.append(InputProblem(origin, number, "", out.truncated))
             return
         out.entries += 1
         yield number, entry

@@ -192,8 +192,13 @@ def _bridge(desired: TableState, live: TableState) -> TableState | None:
         names = [base + s for s in ("v4_hosts", "v4_nets", "v6_hosts", "v6_nets", "ports")]
         have = [live.sets.get(n) for n in names]
         want = [desired.sets[n] for n in names if n in desired.sets]
-        if len(want) != 5 or any(h is None or h.foreign for h in have):
-            continue  # a new whitelist, or one nftwl did not make: nothing to keep
+        if len(want) != 5 or any(
+            h is None or h.foreign or h.spec.kind != w.spec.kind
+            for h, w in zip(have, want, strict=False)
+        ):
+            # A new whitelist (its sets and rules come in one batch, the rules last), or sets of
+            # a kind nftwl did not make (re-created in the ordinary step): nothing to bridge.
+            continue
         old = [h.elements for h in have if h is not None]
         new = [w.elements for w in want]
         # Cheap exits for the common cases (a no-op; only one set of a family changed and the

@@ -6,8 +6,9 @@ Used by ``nftwl apply`` (once) and ``nftwl run`` (on every change). The rules it
   its last good version; in lenient mode the good lines are applied and the bad ones reported.
 - An unreadable input (missing file) is never taken as empty. An empty list is applied only when
   the whitelist allows it, and only after it stayed empty for ``settle_seconds``.
-- "Last good" is the snapshot nftwl wrote after its last successful apply, else what the kernel
-  holds now; so a restart with broken files keeps enforcing the previous lists.
+- "Last good" is the snapshot nftwl wrote after its last complete apply, else what the kernel
+  held when this process started; so a restart with broken files keeps enforcing the previous
+  lists, and a bridge step left in the kernel is never mistaken for one.
 - If the desired content equals what was last applied, nothing is read or written (a no-op).
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nftwl.backend import Backend
-from nftwl.errors import TransactionError
+from nftwl.errors import NftwlError, TransactionError
 from nftwl.model import Action, WhitelistContent
 from nftwl.planner import plan
 from nftwl.ruleset import TableState, content_of, desired_table, whitelists_in
@@ -95,6 +96,7 @@ class Reconciler:
         self.last_outcome = Outcome()
         self._status_written: dict[str, Any] | None = None
         self._saved: Desired | None = None
+        self._adopted = False
         self.last_change: dict[str, Any] | None = None
 
     # -- deciding ----------------------------------------------------------------------------
@@ -123,7 +125,8 @@ class Reconciler:
                 # Legal, but it allows every source of that family: the operator should know.
                 status.reason = f"allows every source: {', '.join(everyone)}"
             if problems:
-                status.reason = f"{len(problems)} invalid line(s) skipped (invalid_input = lenient)"
+                skipped = f"{len(problems)} invalid line(s) skipped (invalid_input = lenient)"
+                status.reason = "; ".join(filter(None, [status.reason, skipped]))
             return content, status
         what = "source list" if not content.has_sources else "port list"
         if not wl.allow_empty:
@@ -160,22 +163,24 @@ class Reconciler:
     # -- acting ------------------------------------------------------------------------------
 
     def _adopt_live(self, live: TableState | None) -> None:
-        """On first contact, what the kernel enforces is the last good version of each whitelist
-        it holds; it wins over the snapshot, which may be older (a failed save) or from before
-        a hand repair. The snapshot counts only for whitelists the kernel lacks (after a boot)."""
+        """Once, at start: what the kernel enforces counts as the last good version of each
+        whitelist the snapshot does not know (state dir lost, table kept). The snapshot wins
+        where both exist: the kernel may hold a bridge step left by a crash, or an old dump
+        restored at boot, while the snapshot is what nftwl last applied in full."""
+        self._adopted = True
         if live is None or not live.owned:
             return
         for name in whitelists_in(live):
-            if name in self.settings.whitelists:
-                self.last_good[name] = (
-                    content_of(live, name),
-                    self.settings.whitelists[name].action,
-                )
+            if name in self.settings.whitelists and name not in self.last_good:
+                action = self.settings.whitelists[name].action
+                self.last_good[name] = (content_of(live, name), action)
 
     def reconcile(self, force: bool = False) -> Outcome:
         """Load, decide, and apply if anything changed. ``force`` re-reads the kernel even when
         the input did not change (start-up, periodic drift check)."""
-        first = self.applied is None
+        # "first" is about this process, not about failures: after a refused transaction the
+        # kernel may hold a bridge step, which must never be adopted as a good version.
+        first = not self._adopted
         if first:
             self._adopt_live(self.backend.read())
         results = self.source.load()
@@ -192,7 +197,11 @@ class Reconciler:
         converged = False
         # At most: a bridge step, the real step, and one retry after a refused transaction.
         for _ in range(4):
-            live = self.backend.read()
+            try:
+                live = self.backend.read()
+            except NftwlError as exc:
+                # Possibly right after a bridge step: report it so the daemon retries soon.
+                return self._failed(outcome, f"cannot read table inet {self.settings.table}: {exc}")
             if live is None and not desired:
                 # Nothing good to enforce yet: do not create a table just to hold no whitelist.
                 converged = True
@@ -305,11 +314,11 @@ class Reconciler:
             "whitelists": {n: s.to_json() for n, s in outcome.statuses.items()},
         }
         if status != self._status_written:
-            self._status_written = dict(status)
             try:
                 save_status(
                     self.settings.state_dir,
                     {**status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                 )
+                self._status_written = dict(status)
             except OSError as exc:
                 log.error("cannot write the status file in %s: %s", self.settings.state_dir, exc)

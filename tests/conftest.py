@@ -75,6 +75,7 @@ nftables.Nftables.cmd = _guarded_cmd  # type: ignore[method-assign]
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
-    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+    in_ci = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+    if in_ci and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"

@@ -273,3 +273,17 @@ class TestWatchedDirectoryReplaced:
             stop.set()
             thread.join(timeout=5)
         assert any(t > written for t in seen), "the write in the new directory went unseen"
+
+
+class TestTruncatedInput:
+    def test_file_past_the_error_limit_is_refused_even_when_lenient(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A port file whose parsing stopped early is unavailable as a whole: applying the
+        good lines read so far would silently unprotect the ports after the cut."""
+        monkeypatch.setattr("nftwl.parsing.MAX_ERRORS", 5)
+        (tmp_path / "a.txt").write_text("192.0.2.1\n")
+        (tmp_path / "p.txt").write_text("80\n" + "x\n" * 50 + "22/tcp\n")
+        result = load_files(tmp_path / "a.txt", tmp_path / "p.txt")
+        assert result.unavailable is not None
+        assert "more than 5 bad lines" in result.unavailable

@@ -174,17 +174,18 @@ class TestSourceFileStructure:
             "\ufeff192.0.2.1\n# comment\n\n2001:db8::/48",
             "\ufeff192.0.2.1\r\n   # indented comment\r\n \t \r\n2001:db8::/48 # trailing\r\n",
             "192.0.2.1   # the demo client\n#2001:db8::1\n\n2001:db8::/48#no space\n",
+            "192.0.2.1\r# old mac line ends\r\r2001:db8::/48\r",
         ],
-        ids=["lf", "crlf", "bom", "bom-crlf-indented", "trailing-comments"],
+        ids=["lf", "crlf", "bom", "bom-crlf-indented", "trailing-comments", "cr"],
     )
     def test_layout_variants_give_the_same_content(self, text: str) -> None:
-        """BOM, CRLF line ends, blank lines and comments (also after an entry) are ignored."""
+        """BOM, CRLF/CR line ends, blank lines and comments (also after an entry) are ignored."""
         parsed = parse_sources(text, "allow.txt")
         assert parsed.errors == []
         assert nets(parsed) == ["192.0.2.1/32", "2001:db8::/48"]
         assert parsed.entries == 2
 
-    @pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\x1c", "\r"])
+    @pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\x1c", "\x1e"])
     def test_only_newline_ends_a_line(self, sep: str) -> None:
         """A comment containing another line-separator character stays a comment: the address
         after it is not activated, and later line numbers stay right."""

@@ -16,7 +16,7 @@ import pytest
 from nftwl.errors import TransactionError
 from nftwl.fake import FakeBackend
 from nftwl.model import Action, IPv4Network, PortRange, Proto, WhitelistContent
-from nftwl.parsing import parse_ports, parse_sources
+from nftwl.parsing import MAX_ERRORS, parse_ports, parse_sources
 from nftwl.reconciler import Reconciler
 from nftwl.ruleset import TableState, content_of
 from nftwl.settings import Settings, WhitelistSettings
@@ -643,22 +643,52 @@ class TestFailuresAndPersistence:
         assert outcome.ok and outcome.wrote
         assert live_content(fake) == GOOD_CONTENT
 
-    def test_live_table_wins_over_an_older_snapshot(
+    def test_snapshot_wins_over_a_different_live_table_on_restart(
         self, tmp_path: Path, fake: CountingFake
     ) -> None:
-        """On restart with broken input, what the kernel enforces stays, even if the snapshot
-        on disk is older (its last save failed): restarting never rolls a whitelist back."""
+        """On restart with broken input the snapshot (what nftwl last applied in full) is
+        enforced, not a different live table (a bridge left by a crash, an old dump restored
+        at boot)."""
         settings = make_settings(tmp_path)
         source = ScriptedSource(default=result(*GOOD))
         Reconciler(settings, fake, source).reconcile()
-        newer = FakeBackend.mirror(fake.read(), "nftwl")
-        source.results["default"] = result("203.0.113.9\n", GOOD[1])
-        Reconciler(settings, newer, source, persist=False).reconcile()  # snapshot not saved
+        loosened = FakeBackend.mirror(fake.read(), "nftwl")
+        source.results["default"] = result("192.0.2.0/24\n203.0.113.0/24\n", "22/tcp\n")
+        Reconciler(settings, loosened, source, persist=False).reconcile()  # not saved
         source.results["default"] = result("203.0.113.9/8\n", GOOD[1])  # broken input
-        rec = Reconciler(settings, newer, source)
-        outcome = rec.reconcile()
+        outcome = Reconciler(settings, loosened, source).reconcile()
         assert outcome.statuses["default"].state == "held"
-        assert live_content(newer).v4 == (IPv4Network("203.0.113.9/32"),)
+        assert live_content(loosened) == GOOD_CONTENT
+
+    def test_bridge_left_by_refusals_is_never_adopted_as_last_good(
+        self, tmp_path: Path, fake: CountingFake
+    ) -> None:
+        """After a bridge was applied and the final step refused, broken input keeps the last
+        good version: the loosened bridge (old and new sources, no ports) is not adopted."""
+        source = ScriptedSource(default=result("192.0.2.10\n", "22/tcp\n"))
+        rec = Reconciler(make_settings(tmp_path), fake, source)
+        rec.reconcile()
+        real_apply = fake.apply
+        calls = 0
+
+        def bridge_then_refuse(tx: Transaction) -> None:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                raise TransactionError("refused")
+            real_apply(tx)
+
+        fake.apply = bridge_then_refuse  # type: ignore[method-assign]
+        source.results["default"] = result("192.0.2.8/29\n203.0.113.5\n", "80/tcp\n")
+        assert rec.reconcile().error is not None
+        fake.apply = real_apply  # type: ignore[method-assign]
+        source.results["default"] = LoadResult(unavailable="allow.txt: file not found")
+        rec.reconcile()
+        live = live_content(fake)
+        assert [str(p) for p in live.ports] == ["22/tcp"]
+        assert live.v4 == (IPv4Network("192.0.2.10/32"),)
+        snapshot = json.loads((tmp_path / "state" / "snapshot.json").read_text())
+        assert snapshot["whitelists"]["default"]["ports"] == ["22/tcp"]
 
 
 class TestOperatorSignals:
@@ -681,4 +711,5 @@ class TestOperatorSignals:
         rec.reconcile()
         problems = status_file(tmp_path)["whitelists"]["default"]["problems"]
         assert len(problems) == 101
-        assert problems[-1] == "... and 4900 more"
+        # Parsing itself stops after MAX_ERRORS bad lines (and says so in one more line).
+        assert problems[-1] == f"... and {MAX_ERRORS + 1 - 100} more"

@@ -67,6 +67,13 @@ def load_files(sources: Path, ports: Path) -> LoadResult:
     if unreadable:
         return LoadResult(unavailable="; ".join(unreadable))
     assert isinstance(parsed_sources, Parsed) and isinstance(parsed_ports, Parsed)
+    truncated = [
+        f"{path}: {p.truncated}"
+        for path, p in ((sources, parsed_sources), (ports, parsed_ports))
+        if p.truncated
+    ]
+    if truncated:
+        return LoadResult(unavailable="; ".join(truncated))
     return LoadResult(
         # Both halves are normalised already; combining them needs no second collapse.
         content=WhitelistContent(
@@ -83,12 +90,21 @@ class FileSource:
     def __init__(self, files: dict[str, tuple[Path, Path]], debounce_ms: int = 300) -> None:
         self.files = files
         self.debounce_ms = debounce_ms
-        self.relevant: dict[Path, set[str]] = {}
+        self.names: dict[Path, set[str]] = {}
+        """Configured directory (as written) -> the file names in it that count."""
         for pair in files.values():
             for path in pair:
-                # inotify reports paths as watched; resolve too in case the caller did not.
-                for parent in {path.parent, path.parent.resolve()}:
-                    self.relevant.setdefault(parent, {CONFIGMAP_LINK}).add(path.name)
+                self.names.setdefault(path.parent, {CONFIGMAP_LINK}).add(path.name)
+        self.relevant: dict[Path, set[str]] = {}
+        self._resolve()
+
+    def _resolve(self) -> list[Path]:
+        """Map each configured directory, and what it resolves to now (it may be a symlink
+        that was swapped), to its file names; return the directories to watch."""
+        for parent, names in self.names.items():
+            for d in (parent, parent.resolve()):
+                self.relevant.setdefault(d, set()).update(names)
+        return sorted({p.resolve() for p in self.names})
 
     def load(self) -> dict[str, LoadResult]:
         return {name: load_files(*pair) for name, pair in self.files.items()}
@@ -98,32 +114,41 @@ class FileSource:
         return p.name in self.relevant.get(p.parent, ())
 
     def changes(self, stop: threading.Event, tick_ms: int) -> Iterator[bool]:
-        dirs = sorted({d.resolve() for d in self.relevant})
-        missing = [d for d in dirs if not d.is_dir()]
+        missing = [d for d in self.names if not d.is_dir()]
         if missing:
             raise FileNotFoundError(f"watched directory does not exist: {missing[0]}")
+        reload = False
         while not stop.is_set():
-            identity = _identities(dirs)
-            yield from self._watch(dirs, identity, stop, tick_ms)
+            # Identity of the configured paths (stat follows symlinks): changes when a directory
+            # is removed and re-created, or a symlinked directory is pointed elsewhere.
+            identity = _identities(list(self.names))
+            yield from self._watch(self._resolve(), identity, stop, tick_ms, reload)
             if stop.is_set():
                 return
-            # A watched directory was removed or replaced: the inotify watch went with it.
-            # Wait for it to exist again, then watch the new one and reload (the files in it
-            # may have changed meanwhile).
+            # The inotify watch went with the old directory. Wait until the configured ones
+            # exist again, then watch them and reload (the files may have changed meanwhile).
             log.warning("a watched directory was removed or replaced; watching it again")
-            while not stop.is_set() and not all(d.is_dir() for d in dirs):
+            while not stop.is_set() and not all(d.is_dir() for d in self.names):
                 yield False
                 stop.wait(tick_ms / 1000)
-            yield True
+            reload = True
 
     def _watch(
-        self, dirs: list[Path], identity: list[tuple[int, int]], stop: threading.Event, tick_ms: int
+        self,
+        dirs: list[Path],
+        identity: list[tuple[int, int]],
+        stop: threading.Event,
+        tick_ms: int,
+        reload: bool,
     ) -> Iterator[bool]:
+        """Yield until ``stop`` or until a configured directory's identity changes. ``reload``
+        makes the first yield True, once the new watch is in place (not before, or changes
+        made meanwhile would be missed)."""
         # Filtered here, not by watchfiles: watchfiles swallows a batch of only irrelevant events
         # without yielding, and its timeout restarts with every batch, so a directory that never
         # goes quiet (confd writing stage files) would starve the daemon of ticks: an allowed
         # empty list would never settle, drift would never be repaired. Such a batch is a tick.
-        for batch in watchfiles.watch(
+        batches = watchfiles.watch(
             *dirs,
             watch_filter=None,
             debounce=max(self.debounce_ms, 50),
@@ -133,15 +158,21 @@ class FileSource:
             yield_on_timeout=True,
             recursive=False,
             raise_interrupt=False,
-        ):
-            if stop.is_set():
-                return
-            relevant = sorted((c.name, p) for c, p in batch if self.is_relevant(c, p))
-            if relevant:
-                log.debug("file events: %s", relevant)
-            yield bool(relevant)
-            if _identities(dirs) != identity:
-                return
+        )
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                relevant = sorted((c.name, p) for c, p in batch if self.is_relevant(c, p))
+                if relevant:
+                    log.debug("file events: %s", relevant)
+                yield bool(relevant) or reload
+                reload = False
+                if _identities(list(self.names)) != identity:
+                    return
+        except OSError as exc:
+            # The directory vanished again before the watch was set up ("No path was found").
+            log.warning("watch lost: %s", exc)
 
 
 def _identities(dirs: list[Path]) -> list[tuple[int, int]]:
