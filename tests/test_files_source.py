@@ -287,3 +287,31 @@ class TestTruncatedInput:
         result = load_files(tmp_path / "a.txt", tmp_path / "p.txt")
         assert result.unavailable is not None
         assert "more than 5 bad lines" in result.unavailable
+
+
+class TestSymlinkedDirectory:
+    def test_repointed_symlinked_directory_is_followed(self, tmp_path: Path) -> None:
+        """A configured directory that is a symlink (a deploy switch: cur -> rel1, then
+        cur -> rel2, rel1 removed) is watched at its new target afterwards."""
+        for rel in ("rel1", "rel2"):
+            (tmp_path / rel).mkdir()
+            (tmp_path / rel / "a.txt").write_text("192.0.2.1\n")
+            (tmp_path / rel / "p.txt").write_text("22\n")
+        os.symlink("rel1", tmp_path / "cur")
+        cur = tmp_path / "cur"
+        source = FileSource({"x": (cur / "a.txt", cur / "p.txt")}, 50)
+        stop = threading.Event()
+        changes = source.changes(stop, 100)
+        assert next(changes) is False
+        os.symlink("rel2", tmp_path / "cur.tmp")
+        os.replace(tmp_path / "cur.tmp", cur)
+        shutil.rmtree(tmp_path / "rel1")
+        seen = [next(changes) for _ in range(10)]
+        (tmp_path / "rel2" / "a.txt").write_text("192.0.2.2\n")
+        deadline = time.monotonic() + 3
+        late: list[bool] = []
+        while time.monotonic() < deadline and True not in late:
+            late.append(next(changes))
+        stop.set()
+        assert True in seen, "the switch itself must cause a reload"
+        assert True in late, "an edit in the new target went unseen"

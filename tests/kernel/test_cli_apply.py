@@ -401,3 +401,14 @@ class TestOwnership:
         assert cli.main(["apply", "--config", str(cfg)]) == 0
         listed = [i["chain"] for i in list_table("inet", "nftwl") if "chain" in i]
         assert [c["policy"] for c in listed] == ["accept"]
+
+    def test_flushed_table_is_still_ours_and_repaired(self, tmp_path: Path) -> None:
+        """'nft flush table' leaves sets and an empty chain: nftwl still owns the table and
+        restores its rules and elements (it must not refuse it as foreign)."""
+        cfg, _ = small_config(tmp_path, "192.0.2.10\n")
+        assert cli.main(["apply", "--config", str(cfg)]) == 0
+        nft({"flush": {"table": {"family": "inet", "name": "nftwl"}}})
+        assert cli.main(["apply", "--config", str(cfg)]) == 0
+        assert_kernel_holds("nftwl", expected(tmp_path / "allow.txt"))
+        rules = [i["rule"]["comment"] for i in list_table("inet", "nftwl") if "rule" in i]
+        assert rules[0] == "nftwl/1 established" and len(rules) == 3
