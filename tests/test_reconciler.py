@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -600,6 +601,27 @@ class TestStatusFile:
         assert wl["in_force"] == GOOD_CONTENT.summary()
 
 
+@contextlib.contextmanager
+def bridge_then_refuse(fake: FakeBackend) -> Iterator[None]:
+    """Inside the block the fake applies the first transaction (the bridge) and refuses every
+    later one, as a kernel would that changed under nftwl between the two steps."""
+    real_apply = fake.apply
+    calls = 0
+
+    def apply(tx: Transaction) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise TransactionError("No such file or directory")
+        real_apply(tx)
+
+    fake.apply = apply  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        fake.apply = real_apply  # type: ignore[method-assign]
+
+
 class TestFailuresAndPersistence:
     def test_refused_bridge_follow_up_is_reported_and_replanned(
         self, tmp_path: Path, fake: CountingFake
@@ -611,22 +633,11 @@ class TestFailuresAndPersistence:
         rec = Reconciler(make_settings(tmp_path), fake, source)
         rec.reconcile()
         source.results["default"] = result("192.0.2.8/29\n", "22/tcp\n")
-        real_apply = fake.apply
-        calls = 0
-
-        def bridge_then_refuse(tx: Transaction) -> None:
-            nonlocal calls
-            calls += 1
-            if calls > 1:
-                raise TransactionError("No such file or directory")
-            real_apply(tx)
-
-        fake.apply = bridge_then_refuse  # type: ignore[method-assign]
-        outcome = rec.reconcile()
+        with bridge_then_refuse(fake):
+            outcome = rec.reconcile()
         assert outcome.error is not None
         assert outcome.statuses["default"].state == "failed"
         assert status_file(tmp_path)["whitelists"]["default"]["state"] == "failed"
-        fake.apply = real_apply  # type: ignore[method-assign]
         reads = fake.reads
         outcome = rec.reconcile()
         assert fake.reads > reads
@@ -668,20 +679,9 @@ class TestFailuresAndPersistence:
         source = ScriptedSource(default=result("192.0.2.10\n", "22/tcp\n"))
         rec = Reconciler(make_settings(tmp_path), fake, source)
         rec.reconcile()
-        real_apply = fake.apply
-        calls = 0
-
-        def bridge_then_refuse(tx: Transaction) -> None:
-            nonlocal calls
-            calls += 1
-            if calls > 1:
-                raise TransactionError("refused")
-            real_apply(tx)
-
-        fake.apply = bridge_then_refuse  # type: ignore[method-assign]
         source.results["default"] = result("192.0.2.8/29\n203.0.113.5\n", "80/tcp\n")
-        assert rec.reconcile().error is not None
-        fake.apply = real_apply  # type: ignore[method-assign]
+        with bridge_then_refuse(fake):
+            assert rec.reconcile().error is not None
         source.results["default"] = LoadResult(unavailable="allow.txt: file not found")
         rec.reconcile()
         live = live_content(fake)
